@@ -1,0 +1,160 @@
+import {
+  type CipherCCMTypes,
+  type CipherGCMTypes,
+  createCipheriv,
+  createDecipheriv,
+  createSecretKey,
+  type KeyObject,
+} from 'node:crypto';
+import { DtlsError } from '../errors.js';
+import type { AeadAlgorithm, CipherSuite } from './suites.js';
+
+/**
+ * Protection of one direction of one epoch. `seal` and `open` work on the record fragment only: the
+ * record layer owns the header and passes the header fields in, because they are authenticated as the
+ * additional data (RFC 5246 §6.2.3.3 with the DTLS epoch and sequence number of RFC 6347 §4.1.2.1).
+ */
+export interface RecordCipher {
+  /** Returns explicit nonce || ciphertext || tag. */
+  seal(epoch: number, seq: number, type: number, version: number, plaintext: Uint8Array): Buffer;
+  /** Returns the plaintext, or null when the fragment is too short or fails authentication. */
+  open(epoch: number, seq: number, type: number, version: number, fragment: Uint8Array): Buffer | null;
+  /** Bytes a sealed fragment has beyond its plaintext: explicit nonce plus tag. */
+  readonly overhead: number;
+}
+
+type NodeAeadName = CipherGCMTypes | CipherCCMTypes | 'chacha20-poly1305';
+
+const NODE_CIPHER: Record<AeadAlgorithm, NodeAeadName> = {
+  'aes-128-gcm': 'aes-128-gcm',
+  'aes-256-gcm': 'aes-256-gcm',
+  'chacha20-poly1305': 'chacha20-poly1305',
+  'aes-128-ccm': 'aes-128-ccm',
+  'aes-256-ccm': 'aes-256-ccm',
+  // CCM_8 is CCM with an 8-byte tag (RFC 6655 §3); OpenSSL has no separate name for it.
+  'aes-128-ccm8': 'aes-128-ccm',
+  'aes-256-ccm8': 'aes-256-ccm',
+};
+
+/** AEAD nonces are 12 bytes for every suite we support (RFC 5288 §3, RFC 6655 §3, RFC 7905 §2). */
+const NONCE_LENGTH = 12;
+/** seq_num(8: epoch || sequence_number) + type(1) + version(2) + length(2), RFC 6347 §4.1.2.1. */
+const AAD_LENGTH = 13;
+/**
+ * An empty plaintext that has real backing memory. CCM must see exactly one update() call; node skips
+ * the call into OpenSSL for a zero-length buffer without backing store (e.g. randomBytes(0)), and CCM
+ * then fails with "tag not set".
+ */
+const EMPTY_WITH_STORAGE = Buffer.alloc(1).subarray(0, 0);
+
+export function createRecordCipher(suite: CipherSuite, key: Uint8Array, fixedIv: Uint8Array): RecordCipher {
+  if (key.length !== suite.keyLength)
+    throw new DtlsError('invalid_argument', `${suite.name}: key is ${key.length} bytes, want ${suite.keyLength}`);
+  if (fixedIv.length !== suite.fixedIvLength)
+    throw new DtlsError(
+      'invalid_argument',
+      `${suite.name}: fixed IV is ${fixedIv.length} bytes, want ${suite.fixedIvLength}`,
+    );
+  return new AeadRecordCipher(suite, key, fixedIv);
+}
+
+class AeadRecordCipher implements RecordCipher {
+  readonly overhead: number;
+  private readonly algorithm: NodeAeadName;
+  private readonly tagLength: number;
+  private readonly explicitNonceLength: number;
+  private readonly key: KeyObject;
+  private readonly fixedIv: Buffer;
+  // Scratch buffers reused by every record: node:crypto copies the IV and AAD when they are handed to
+  // it, so overwriting them for the next record is safe.
+  private readonly nonce = Buffer.alloc(NONCE_LENGTH);
+  private readonly aad = Buffer.alloc(AAD_LENGTH);
+
+  constructor(suite: CipherSuite, key: Uint8Array, fixedIv: Uint8Array) {
+    this.algorithm = NODE_CIPHER[suite.aead];
+    this.tagLength = suite.tagLength;
+    this.explicitNonceLength = suite.recordIvLength;
+    this.overhead = suite.recordIvLength + suite.tagLength;
+    // One KeyObject per cipher: importing the raw key on every record would be wasted work.
+    this.key = createSecretKey(Buffer.from(key));
+    this.fixedIv = Buffer.from(fixedIv);
+    this.fixedIv.copy(this.nonce, 0);
+  }
+
+  /** Fills the first 8 AAD bytes with epoch(2) || sequence_number(6), DTLS's 64-bit seq_num. */
+  private writeSeqNum(epoch: number, seq: number): void {
+    this.aad.writeUInt16BE(epoch, 0);
+    this.aad.writeUIntBE(seq, 2, 6);
+  }
+
+  private writeAadTail(type: number, version: number, plaintextLength: number): void {
+    this.aad[8] = type;
+    this.aad.writeUInt16BE(version, 9);
+    this.aad.writeUInt16BE(plaintextLength, 11);
+  }
+
+  /**
+   * RFC 7905 §2: nonce = client/server_write_IV XOR (4 zero bytes || 64-bit seq_num), with DTLS's
+   * seq_num being epoch || sequence_number. Expects writeSeqNum to have run.
+   */
+  private xorSeqNumIntoNonce(): void {
+    for (let i = 0; i < 8; i++) this.nonce[4 + i] = this.fixedIv[4 + i]! ^ this.aad[i]!;
+  }
+
+  seal(epoch: number, seq: number, type: number, version: number, plaintext: Uint8Array): Buffer {
+    const explicit = this.explicitNonceLength;
+    const out = Buffer.allocUnsafe(explicit + plaintext.length + this.tagLength);
+    this.writeSeqNum(epoch, seq);
+    this.writeAadTail(type, version, plaintext.length);
+    if (explicit > 0) {
+      // RFC 5288 §3 / RFC 6655 §3: nonce = salt(4) || nonce_explicit(8). The explicit part must never
+      // repeat under one key; epoch || sequence number is unique per record by construction, and it
+      // is what OpenSSL and GnuTLS send.
+      this.aad.copy(this.nonce, 4, 0, 8);
+      this.aad.copy(out, 0, 0, 8);
+    } else {
+      this.xorSeqNumIntoNonce();
+    }
+    const cipher = createCipheriv(this.algorithm as CipherGCMTypes, this.key, this.nonce, {
+      authTagLength: this.tagLength,
+    });
+    // plaintextLength is required for CCM (the length goes into block B0, RFC 3610 §2.2), harmless otherwise.
+    cipher.setAAD(this.aad, { plaintextLength: plaintext.length });
+    const body = cipher.update(plaintext.length === 0 ? EMPTY_WITH_STORAGE : plaintext);
+    body.copy(out, explicit);
+    const tail = cipher.final();
+    if (tail.length > 0) tail.copy(out, explicit + body.length);
+    cipher.getAuthTag().copy(out, explicit + plaintext.length);
+    return out;
+  }
+
+  open(epoch: number, seq: number, type: number, version: number, fragment: Uint8Array): Buffer | null {
+    const explicit = this.explicitNonceLength;
+    const plaintextLength = fragment.length - this.overhead;
+    if (plaintextLength < 0) return null;
+    this.writeSeqNum(epoch, seq);
+    this.writeAadTail(type, version, plaintextLength);
+    if (explicit > 0) {
+      // The receiver takes nonce_explicit from the record, not from its own counters: RFC 5288 §3 lets
+      // the sender choose it, and a tampered value then fails authentication.
+      this.nonce.set(fragment.subarray(0, explicit), 4);
+    } else {
+      this.xorSeqNumIntoNonce();
+    }
+    const ciphertext = fragment.subarray(explicit, explicit + plaintextLength);
+    const tag = fragment.subarray(explicit + plaintextLength);
+    try {
+      const decipher = createDecipheriv(this.algorithm as CipherGCMTypes, this.key, this.nonce, {
+        authTagLength: this.tagLength,
+      });
+      decipher.setAuthTag(tag);
+      decipher.setAAD(this.aad, { plaintextLength });
+      const body = decipher.update(ciphertext.length === 0 ? EMPTY_WITH_STORAGE : ciphertext);
+      // final() throws when the tag does not verify (for CCM, update() may already have thrown).
+      const tail = decipher.final();
+      return tail.length === 0 ? body : Buffer.concat([body, tail]);
+    } catch {
+      return null;
+    }
+  }
+}

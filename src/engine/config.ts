@@ -1,0 +1,130 @@
+import type { KeyObject } from 'node:crypto';
+import type { GroupName } from '../crypto/key-exchange.js';
+import { type RandomSource, systemRandom } from '../crypto/random.js';
+import type { SignatureSchemeName } from '../crypto/signature.js';
+import { CIPHER_SUITES, type CipherSuite, suiteById, suiteByName, usesPsk } from '../crypto/suites.js';
+import { DtlsError } from '../errors.js';
+import { DEFAULT_REASSEMBLER_LIMITS, type ReassemblerLimits } from '../handshake/reassembler.js';
+import { DEFAULT_RETRANSMIT_POLICY, type RetransmitPolicy } from '../handshake/retransmit-timer.js';
+import { MIN_MTU } from '../handshake/flight.js';
+
+/** Our own certificate chain (leaf first, DER) and its private key. */
+export interface Identity {
+  certificateChain: Buffer[];
+  privateKey: KeyObject;
+}
+
+/** A PSK identity and key (RFC 4279 §2). */
+export interface PskCredentials {
+  identity: string | Buffer;
+  key: Buffer;
+}
+
+/** Client side: fixed credentials, or a choice made from the server's identity hint. */
+export type ClientPsk = PskCredentials | ((hint: Buffer | undefined) => PskCredentials);
+
+/** Server side: an optional hint and a lookup of the key by identity (sync or async). */
+export interface ServerPsk {
+  hint?: string | Buffer;
+  lookup: (identity: Buffer) => Buffer | undefined | Promise<Buffer | undefined>;
+}
+
+/**
+ * Everything a connection needs. Only `role` is required; the rest have safe defaults.
+ * Time and randomness come from outside so a test can replay a run exactly.
+ */
+export interface EngineConfig {
+  role: 'client' | 'server';
+  /** Largest datagram we send, in bytes of UDP payload (default 1200). */
+  mtu?: number;
+  /** Suites we offer or accept, by IANA name, OpenSSL name or code point, in preference order. */
+  cipherSuites?: ReadonlyArray<string | number>;
+  /** ECDHE groups in preference order (default x25519, secp256r1, secp384r1). */
+  groups?: readonly GroupName[];
+  signatureSchemes?: readonly SignatureSchemeName[];
+  /** Our certificate and key (required for a server using certificate suites; optional for a client). */
+  identity?: Identity;
+  /** Trust anchors for the peer's chain (PEM bundles or DER). */
+  ca?: ReadonlyArray<string | Buffer>;
+  /** Accepted fingerprints of the peer's leaf (`sha-256 AB:CD:…`); a match skips chain checks (WebRTC). */
+  fingerprints?: readonly string[];
+  /** Accept any certificate (for tests and debugging only). */
+  insecure?: boolean;
+  /** Client: the name sent in server_name and checked against the server certificate. */
+  serverName?: string;
+  /** Server: ask for a client certificate ('request') or insist on one ('require'). */
+  clientCertificate?: 'none' | 'request' | 'require';
+  /** Refuse peers that do not negotiate extended_master_secret (RFC 7627 §5.2). */
+  requireExtendedMasterSecret?: boolean;
+  psk?: ClientPsk | ServerPsk;
+  retransmit?: Partial<RetransmitPolicy>;
+  /** The whole handshake must end within this time (default 60 s), or fail with `timeout`. */
+  handshakeTimeoutMs?: number;
+  random?: RandomSource;
+  /** Wall-clock time for certificate validity (the engine's `now` is monotonic, not a date). */
+  certificateTime?: () => Date;
+  limits?: Partial<ReassemblerLimits>;
+  /** Largest number of HelloVerifyRequests a client answers (RFC 6347 §4.2.1 allows several). */
+  maxHelloVerifyRequests?: number;
+}
+
+export interface ResolvedConfig extends EngineConfig {
+  mtu: number;
+  suites: CipherSuite[];
+  groups: readonly GroupName[];
+  signatureSchemes: readonly SignatureSchemeName[];
+  retransmitPolicy: RetransmitPolicy;
+  handshakeTimeoutMs: number;
+  random: RandomSource;
+  reassemblerLimits: ReassemblerLimits;
+  maxHelloVerifyRequests: number;
+}
+
+export const DEFAULT_GROUPS: readonly GroupName[] = ['x25519', 'secp256r1', 'secp384r1'];
+export const DEFAULT_SIGNATURE_SCHEMES: readonly SignatureSchemeName[] = [
+  'ecdsa_secp256r1_sha256',
+  'ecdsa_secp384r1_sha384',
+  'ed25519',
+  'rsa_pss_rsae_sha256',
+  'rsa_pss_rsae_sha384',
+  'rsa_pkcs1_sha256',
+  'rsa_pkcs1_sha384',
+];
+
+export function parseSuiteList(list: ReadonlyArray<string | number>): CipherSuite[] {
+  return list.map((x) => {
+    const s = typeof x === 'number' ? suiteById(x) : suiteByName(x);
+    if (!s) throw new DtlsError('invalid_argument', `unknown cipher suite ${String(x)}`);
+    return s;
+  });
+}
+
+/** Default suites: the certificate suites, plus PSK suites when PSK credentials are configured. */
+function defaultSuites(cfg: EngineConfig): CipherSuite[] {
+  return CIPHER_SUITES.filter((s) => (usesPsk(s) ? cfg.psk !== undefined : true));
+}
+
+export function resolveConfig(cfg: EngineConfig): ResolvedConfig {
+  const mtu = cfg.mtu ?? 1200;
+  if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > 65507) {
+    throw new DtlsError('invalid_argument', `mtu must be an integer in ${MIN_MTU}..65507`);
+  }
+  const suites = cfg.cipherSuites ? parseSuiteList(cfg.cipherSuites) : defaultSuites(cfg);
+  if (suites.length === 0) throw new DtlsError('invalid_argument', 'no cipher suite configured');
+  const groups = cfg.groups ?? DEFAULT_GROUPS;
+  for (const g of groups) {
+    if (!DEFAULT_GROUPS.includes(g)) throw new DtlsError('invalid_argument', `unknown group ${g}`);
+  }
+  return {
+    ...cfg,
+    mtu,
+    suites,
+    groups,
+    signatureSchemes: cfg.signatureSchemes ?? DEFAULT_SIGNATURE_SCHEMES,
+    retransmitPolicy: { ...DEFAULT_RETRANSMIT_POLICY, ...cfg.retransmit },
+    handshakeTimeoutMs: cfg.handshakeTimeoutMs ?? 60_000,
+    random: cfg.random ?? systemRandom,
+    reassemblerLimits: { ...DEFAULT_REASSEMBLER_LIMITS, ...cfg.limits },
+    maxHelloVerifyRequests: cfg.maxHelloVerifyRequests ?? 4,
+  };
+}

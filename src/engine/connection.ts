@@ -1,0 +1,470 @@
+import type { X509Certificate } from 'node:crypto';
+import { createRecordCipher } from '../crypto/aead.js';
+import { expandKeys, exportKeyingMaterial } from '../crypto/prf.js';
+import { DtlsError, HandshakeFailure } from '../errors.js';
+import { ClientHandshake } from '../handshake/client.js';
+import { type FlightEntry, flightToDatagrams } from '../handshake/flight.js';
+import type { HandshakeHost, HandshakeRole, Negotiated } from '../handshake/host.js';
+import { type HandshakeMessage, Reassembler } from '../handshake/reassembler.js';
+import { RetransmitTimer } from '../handshake/retransmit-timer.js';
+import { ServerHandshake } from '../handshake/server.js';
+import { Transcript } from '../handshake/transcript.js';
+import { type OpenedRecord, RecordLayer } from '../record/record-layer.js';
+import { AlertDescription, AlertLevel, type AlertName, alertName, decodeAlert, encodeAlert } from '../wire/alert.js';
+import { ContentType, HandshakeType, handshakeTypeName } from '../wire/constants.js';
+import { DecodeError } from '../wire/errors.js';
+import { HANDSHAKE_HEADER_LENGTH, type HandshakeFragment, parseHandshakeFragments } from '../wire/handshake-header.js';
+import { type EngineConfig, type ResolvedConfig, resolveConfig } from './config.js';
+import type { ConnectionInfo, DtlsEvent } from './events.js';
+
+export type ConnectionState = 'handshaking' | 'connected' | 'closed' | 'failed';
+
+/** Largest application datagram (RFC 6347 §4.1: a record's plaintext is at most 2^14 bytes). */
+export const MAX_APPLICATION_DATA = 16384;
+
+/** Counters a user (or a test) can read to see what was dropped and why (RFC 6347 §4.1.2.7). */
+export interface ConnectionStats {
+  datagramsIn: number;
+  datagramsOut: number;
+  recordsDropped: number;
+  fragmentsDropped: number;
+  retransmissions: number;
+}
+
+/**
+ * One DTLS 1.2 association, sans-IO (after quinn-proto and rustls): datagrams and the current time go
+ * in through `handle*`; datagrams to send, events and the next deadline come out through `poll*`.
+ * No sockets, timers or clocks here: `now` is whatever monotonic milliseconds the caller uses.
+ *
+ * A failure is final: the fatal alert is queued, a `failed` event is reported, and further input is
+ * ignored.
+ */
+export class DtlsConnection implements HandshakeHost {
+  readonly config: ResolvedConfig;
+  readonly record: RecordLayer;
+  readonly transcript = new Transcript();
+  readonly stats: ConnectionStats = {
+    datagramsIn: 0,
+    datagramsOut: 0,
+    recordsDropped: 0,
+    fragmentsDropped: 0,
+    retransmissions: 0,
+  };
+  private reassembler: Reassembler;
+  private readonly role: HandshakeRole;
+  private phase: ConnectionState = 'handshaking';
+  private sendSeq: number;
+  private building: FlightEntry[] = [];
+  private lastFlight: { entries: FlightEntry[]; flight: number } | undefined;
+  private lastFlightWasRetransmitted = false;
+  private readonly timer: RetransmitTimer;
+  private handshakeDeadline: number;
+  private readonly outbox: Buffer[] = [];
+  private readonly events: DtlsEvent[] = [];
+  private now: number;
+  private info: ConnectionInfo | undefined;
+  private negotiated: Negotiated | undefined;
+
+  private constructor(config: EngineConfig, now: number, initialSeq: number) {
+    this.config = resolveConfig(config);
+    this.record = new RecordLayer();
+    this.reassembler = new Reassembler(initialSeq, this.config.reassemblerLimits);
+    this.sendSeq = initialSeq;
+    this.timer = new RetransmitTimer(this.config.retransmitPolicy);
+    this.now = now;
+    this.handshakeDeadline = now + this.config.handshakeTimeoutMs;
+    this.role = config.role === 'client' ? new ClientHandshake(this) : new ServerHandshake(this);
+  }
+
+  /** A client connection; its first flight (ClientHello) is queued at once. */
+  static client(config: Omit<EngineConfig, 'role'>, now: number): DtlsConnection {
+    const c = new DtlsConnection({ ...config, role: 'client' }, now, 0);
+    c.guard(() => (c.role as ClientHandshake).start());
+    return c;
+  }
+
+  /**
+   * A server connection for a peer whose ClientHello already passed the cookie check (or for which
+   * cookies are off). Our message_seq numbering mirrors the ClientHello's, as after a
+   * HelloVerifyRequest both sides continue from 1 (RFC 6347 §4.2.2).
+   */
+  static server(config: Omit<EngineConfig, 'role'>, now: number, clientHello: HandshakeMessage): DtlsConnection {
+    const c = new DtlsConnection({ ...config, role: 'server' }, now, clientHello.messageSeq + 1);
+    c.sendSeq = clientHello.messageSeq;
+    c.trace('received', clientHello.msgType, clientHello.messageSeq, 0, clientHello.body.length, 1, false);
+    c.guard(() => c.role.handleMessage(clientHello));
+    return c;
+  }
+
+  get state(): ConnectionState {
+    return this.phase;
+  }
+
+  get isServer(): boolean {
+    return this.config.role === 'server';
+  }
+
+  /** Negotiated parameters, once connected. */
+  get connectionInfo(): ConnectionInfo | undefined {
+    return this.info;
+  }
+
+  get peerCertificate(): X509Certificate | undefined {
+    return this.info?.peerCertificate;
+  }
+
+  // ---- inputs -----------------------------------------------------------------------------------
+
+  handleDatagram(datagram: Uint8Array, now: number): void {
+    if (this.phase === 'failed' || this.phase === 'closed') return;
+    this.now = now;
+    this.stats.datagramsIn++;
+    const before = this.record.dropped;
+    this.guard(() => {
+      for (const raw of this.record.splitDatagram(datagram)) {
+        if (this.phase === 'failed' || this.phase === 'closed') break;
+        const rec = this.record.openRecord(raw);
+        if (rec) this.handleRecord(rec);
+      }
+    });
+    this.stats.recordsDropped += this.record.dropped - before;
+  }
+
+  handleTimeout(now: number): void {
+    if (this.phase === 'failed' || this.phase === 'closed') return;
+    this.now = now;
+    if (this.phase === 'handshaking' && now >= this.handshakeDeadline) {
+      this.failLocally('timeout', `handshake did not complete within ${this.config.handshakeTimeoutMs} ms`);
+      return;
+    }
+    if (this.timer.deadline !== undefined && now >= this.timer.deadline) {
+      if (this.timer.expire(now) === 'give-up') {
+        this.failLocally('timeout', `no answer after ${this.config.retransmitPolicy.maxRetransmissions} retransmissions`);
+        return;
+      }
+      this.stats.retransmissions++;
+      this.lastFlightWasRetransmitted = true;
+      this.transmitLastFlight(true);
+    }
+  }
+
+  /** Send one application datagram (RFC 6347 §4.1: one record, message boundaries kept). */
+  send(data: Uint8Array, now: number): void {
+    if (this.phase !== 'connected') throw new DtlsError('not_connected', `cannot send while ${this.phase}`);
+    if (data.length > MAX_APPLICATION_DATA) {
+      throw new DtlsError('invalid_argument', `datagram of ${data.length} bytes exceeds ${MAX_APPLICATION_DATA}`);
+    }
+    this.now = now;
+    this.outbox.push(this.record.seal(ContentType.application_data, data));
+  }
+
+  /** Close with close_notify (RFC 5246 §7.2.1). Idempotent. */
+  close(now: number): void {
+    if (this.phase === 'failed' || this.phase === 'closed') return;
+    this.now = now;
+    this.sendAlert(AlertLevel.warning, AlertDescription.close_notify);
+    this.finish('closed');
+    this.events.push({ type: 'closed', byPeer: false });
+  }
+
+  // ---- outputs ----------------------------------------------------------------------------------
+
+  pollTransmit(): Buffer | undefined {
+    const d = this.outbox.shift();
+    if (d) this.stats.datagramsOut++;
+    return d;
+  }
+
+  pollEvent(): DtlsEvent | undefined {
+    return this.events.shift();
+  }
+
+  /** The earliest time at which handleTimeout() has something to do, or undefined. */
+  pollTimeout(): number | undefined {
+    if (this.phase !== 'handshaking' && this.phase !== 'connected') return undefined;
+    const t = this.timer.deadline;
+    if (this.phase !== 'handshaking') return t;
+    return t === undefined ? this.handshakeDeadline : Math.min(t, this.handshakeDeadline);
+  }
+
+  /**
+   * RFC 5705 keying material exporter. Refused before the handshake completes: keys derived from an
+   * unauthenticated peer must never leave the engine.
+   */
+  exportKeyingMaterial(label: string, length: number, context?: Uint8Array): Buffer {
+    const n = this.negotiated;
+    if (this.phase !== 'connected' || !n) {
+      throw new DtlsError('not_connected', 'keying material is available only after the handshake completes');
+    }
+    return exportKeyingMaterial(n.suite.prfHash, n.masterSecret, n.clientRandom, n.serverRandom, label, context, length);
+  }
+
+  // ---- HandshakeHost ----------------------------------------------------------------------------
+
+  queueMessage(msgType: number, body: Buffer, opts: { transcript?: boolean } = {}): void {
+    const messageSeq = this.sendSeq++;
+    this.building.push({ kind: 'handshake', epoch: this.record.writeEpoch, msgType, messageSeq, body });
+    if (opts.transcript !== false) this.transcript.add(msgType, messageSeq, body);
+  }
+
+  queueChangeCipherSpec(): void {
+    const epoch = this.record.writeEpoch;
+    this.building.push({ kind: 'ccs', epoch });
+    this.record.setWriteEpoch(epoch + 1);
+  }
+
+  sendFlight(flight: number, final: boolean): void {
+    this.lastFlight = { entries: this.building, flight };
+    this.building = [];
+    this.transmitLastFlight(false);
+    if (final) this.timer.stop();
+    else this.timer.start(this.now, this.lastFlightWasRetransmitted);
+    this.lastFlightWasRetransmitted = false;
+  }
+
+  installKeys(n: Negotiated): void {
+    const kb = expandKeys(n.suite, n.masterSecret, n.clientRandom, n.serverRandom);
+    const clientCipher = createRecordCipher(n.suite, kb.clientWriteKey, kb.clientWriteIv);
+    const serverCipher = createRecordCipher(n.suite, kb.serverWriteKey, kb.serverWriteIv);
+    const epoch = this.record.writeEpoch + 1;
+    const client = !this.isServer;
+    this.record.addWriteEpoch(epoch, client ? clientCipher : serverCipher);
+    this.record.setPendingReadCipher(epoch, client ? serverCipher : clientCipher);
+    this.negotiated = n;
+    // NSS key log format, which Wireshark reads to decrypt the capture.
+    this.events.push({
+      type: 'keylog',
+      line: `CLIENT_RANDOM ${n.clientRandom.toString('hex')} ${n.masterSecret.toString('hex')}`,
+    });
+  }
+
+  established(info: ConnectionInfo): void {
+    this.phase = 'connected';
+    this.info = info;
+    this.timer.stop();
+    // The client's last flight is answered; only the server keeps its final flight, to resend it if
+    // the client's Finished comes again (RFC 6347 §4.2.4).
+    if (!this.isServer) this.lastFlight = undefined;
+    this.events.push({ type: 'connected', info });
+  }
+
+  emit(e: DtlsEvent): void {
+    this.events.push(e);
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  private handleRecord(rec: OpenedRecord): void {
+    switch (rec.type) {
+      case ContentType.handshake:
+        return this.handleHandshakeRecord(rec);
+      case ContentType.change_cipher_spec:
+        return this.handleChangeCipherSpec(rec);
+      case ContentType.alert:
+        return this.handleAlert(rec);
+      case ContentType.application_data:
+        if (this.phase === 'connected') this.events.push({ type: 'data', data: Buffer.from(rec.data) });
+        else this.stats.recordsDropped++;
+        return;
+      default:
+        this.stats.recordsDropped++;
+    }
+  }
+
+  private handleChangeCipherSpec(rec: OpenedRecord): void {
+    if (rec.data.length !== 1 || rec.data[0] !== 1) {
+      this.stats.recordsDropped++;
+      return;
+    }
+    // A ChangeCipherSpec is honoured only when every message before it has been processed; one that
+    // comes early (reordering, or an attacker skipping the key exchange) is dropped, never acted on.
+    if (this.phase !== 'handshaking' || !this.role.expectsChangeCipherSpec() || !this.record.hasPendingReadCipher()) {
+      this.stats.recordsDropped++;
+      return;
+    }
+    this.role.handleChangeCipherSpec();
+    this.emit({
+      type: 'handshake',
+      trace: {
+        direction: 'received',
+        message: 'change_cipher_spec',
+        epoch: rec.epoch,
+        length: 1,
+        fragments: 1,
+        retransmission: false,
+      },
+    });
+    for (const early of this.record.activatePendingRead()) this.handleRecord(early);
+  }
+
+  private handleHandshakeRecord(rec: OpenedRecord): void {
+    let fragments: HandshakeFragment[];
+    try {
+      fragments = parseHandshakeFragments(rec.data);
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      this.stats.recordsDropped++;
+      return;
+    }
+    for (const f of fragments) {
+      if (this.phase !== 'handshaking' && f.messageSeq >= this.reassembler.expectedSeq) {
+        this.handlePostHandshakeMessage(f, rec.epoch);
+        continue;
+      }
+      const verdict = this.reassembler.add(f, rec.epoch);
+      if (verdict === 'old') this.onStaleFragment(f);
+      else if (verdict !== 'accepted') this.stats.fragmentsDropped++;
+    }
+    for (let msg = this.reassembler.poll(); msg; msg = this.reassembler.poll()) {
+      this.trace('received', msg.msgType, msg.messageSeq, msg.epoch, msg.body.length, 1, false);
+      this.role.handleMessage(msg);
+      if (this.phase !== 'handshaking') break;
+    }
+  }
+
+  /**
+   * A fragment of a message we already processed means the peer did not hear our answer and resent
+   * its flight: resend ours (RFC 6347 §4.2.4). Only the end of the peer's last message triggers it,
+   * so one resent flight of theirs causes one of ours.
+   */
+  private onStaleFragment(f: HandshakeFragment): void {
+    if (!this.lastFlight) return;
+    if (f.messageSeq !== this.reassembler.expectedSeq - 1) return;
+    if (f.fragmentOffset + f.fragmentLength !== f.length) return;
+    this.stats.retransmissions++;
+    this.transmitLastFlight(true);
+  }
+
+  /**
+   * New handshake messages after the handshake: a renegotiation attempt (HelloRequest from a server,
+   * ClientHello from a client). We never renegotiate; RFC 5746 §4.2 / RFC 5246 §7.2.2 let us decline
+   * with a no_renegotiation warning and keep the connection.
+   */
+  private handlePostHandshakeMessage(f: HandshakeFragment, epoch: number): void {
+    if (epoch === 0) {
+      // Unauthenticated: a rebooted peer's fresh ClientHello goes through the server endpoint's cookie
+      // exchange (RFC 6347 §4.2.8); here it is only dropped.
+      this.stats.fragmentsDropped++;
+      return;
+    }
+    if (f.fragmentOffset !== 0) return;
+    if (f.msgType === HandshakeType.hello_request || f.msgType === HandshakeType.client_hello) {
+      this.sendAlert(AlertLevel.warning, AlertDescription.no_renegotiation);
+    } else {
+      this.stats.fragmentsDropped++;
+    }
+  }
+
+  private handleAlert(rec: OpenedRecord): void {
+    let alert: { level: number; description: number };
+    try {
+      alert = decodeAlert(rec.data);
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      this.stats.recordsDropped++;
+      return;
+    }
+    // Once keys are in use, an unprotected alert could be forged by anyone on the path: ignore it.
+    if (rec.epoch < this.record.readEpoch) {
+      this.stats.recordsDropped++;
+      return;
+    }
+    if (alert.description === AlertDescription.close_notify) {
+      // RFC 5246 §7.2.1: answer close_notify with close_notify and discard pending writes.
+      this.sendAlert(AlertLevel.warning, AlertDescription.close_notify);
+      this.finish('closed');
+      this.events.push({ type: 'closed', byPeer: true });
+      return;
+    }
+    if (alert.level === AlertLevel.fatal || this.phase === 'handshaking') {
+      // During the handshake any alert but close_notify ends it (we cannot continue past a warning
+      // such as no_certificate or a declined renegotiation either).
+      if (alert.level !== AlertLevel.fatal && alert.description === AlertDescription.no_renegotiation) return;
+      this.finish('failed');
+      this.events.push({ type: 'failed', error: DtlsError.fromAlert(alert.description, true) });
+      return;
+    }
+    this.events.push({ type: 'alert', level: 'warning', description: alertName(alert.description) });
+  }
+
+  private transmitLastFlight(retransmission: boolean): void {
+    const lf = this.lastFlight;
+    if (!lf) return;
+    const datagrams = flightToDatagrams(lf.entries, this.record, this.config.mtu);
+    for (const e of lf.entries) {
+      if (e.kind === 'ccs') {
+        this.emit({
+          type: 'handshake',
+          trace: { direction: 'sent', message: 'change_cipher_spec', epoch: e.epoch, length: 1, fragments: 1, retransmission, flight: lf.flight },
+        });
+      } else {
+        const room = this.config.mtu - this.record.overhead(e.epoch) - HANDSHAKE_HEADER_LENGTH;
+        const fragments = Math.max(1, Math.ceil(e.body.length / Math.max(1, room)));
+        this.trace('sent', e.msgType, e.messageSeq, e.epoch, e.body.length, fragments, retransmission, lf.flight);
+      }
+    }
+    this.outbox.push(...datagrams);
+  }
+
+  private trace(
+    direction: 'sent' | 'received',
+    msgType: number,
+    messageSeq: number,
+    epoch: number,
+    length: number,
+    fragments: number,
+    retransmission: boolean,
+    flight?: number,
+  ): void {
+    this.events.push({
+      type: 'handshake',
+      trace: { direction, message: handshakeTypeName(msgType), messageSeq, epoch, length, fragments, retransmission, flight },
+    });
+  }
+
+  private sendAlert(level: number, description: number): void {
+    try {
+      this.outbox.push(this.record.seal(ContentType.alert, encodeAlert({ level, description })));
+    } catch {
+      // Sequence numbers exhausted: nothing more can be sent, and the connection is ending anyway.
+    }
+  }
+
+  /** Run handshake work; a HandshakeFailure becomes a fatal alert and a `failed` event. */
+  private guard(f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      if (e instanceof HandshakeFailure) {
+        this.failWithAlert(e.alert, e.message);
+        return;
+      }
+      if (e instanceof DtlsError) {
+        this.failLocally(e.code, e.message);
+        return;
+      }
+      // A bug of ours must not escape as an uncaught exception into the caller's event loop.
+      this.failWithAlert('internal_error', e instanceof Error ? `internal error: ${e.message}` : 'internal error');
+    }
+  }
+
+  private failWithAlert(alert: AlertName, message: string): void {
+    if (this.phase === 'failed' || this.phase === 'closed') return;
+    this.sendAlert(AlertLevel.fatal, AlertDescription[alert]);
+    this.finish('failed');
+    this.events.push({ type: 'failed', error: new DtlsError(alert, message, { alertSent: true }) });
+  }
+
+  private failLocally(code: string, message: string): void {
+    if (this.phase === 'failed' || this.phase === 'closed') return;
+    this.finish('failed');
+    this.events.push({ type: 'failed', error: new DtlsError(code, message) });
+  }
+
+  private finish(phase: 'failed' | 'closed'): void {
+    this.phase = phase;
+    this.timer.stop();
+    this.lastFlight = undefined;
+    this.reassembler.clear();
+  }
+}

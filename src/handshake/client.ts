@@ -1,0 +1,418 @@
+import { type KeyObject, timingSafeEqual, type X509Certificate } from 'node:crypto';
+import { verifyPeerCertificate } from '../cert/verify.js';
+import { generateKeyShare, groupId, groupName, type KeyShare } from '../crypto/key-exchange.js';
+import { systemRandom } from '../crypto/random.js';
+import {
+  computeExtendedMasterSecret,
+  computeMasterSecret,
+  computeVerifyData,
+  pskPremasterSecret,
+} from '../crypto/prf.js';
+import { schemeId, schemeName, schemesForKey, signWithScheme, verifyWithScheme } from '../crypto/signature.js';
+import { type CipherSuite, suiteById, usesCertificate, usesEcdhe, usesPsk } from '../crypto/suites.js';
+import type { ClientPsk, PskCredentials } from '../engine/config.js';
+import { HandshakeFailure } from '../errors.js';
+import { encodeCertificate, decodeCertificate } from '../wire/certificate.js';
+import { decodeCertificateRequest } from '../wire/certificate-request.js';
+import { encodeCertificateVerify } from '../wire/certificate-verify.js';
+import { type ClientHello, encodeClientHello, replaceClientHelloCookie } from '../wire/client-hello.js';
+import {
+  encodeEcdheClientKeyExchange,
+  encodeEcdhePskClientKeyExchange,
+  encodePskClientKeyExchange,
+} from '../wire/client-key-exchange.js';
+import { ExtensionType, HandshakeType, ProtocolVersion } from '../wire/constants.js';
+import { DecodeError } from '../wire/errors.js';
+import {
+  decodeRenegotiationInfo,
+  encodeEcPointFormats,
+  encodeEmptyExtension,
+  encodeRenegotiationInfo,
+  encodeServerNameList,
+  encodeSignatureAlgorithms,
+  encodeSupportedGroups,
+  type Extension,
+  findExtension,
+  SERVER_NAME_HOST_NAME,
+} from '../wire/extensions.js';
+import { decodeFinished, encodeFinished } from '../wire/finished.js';
+import { decodeHelloVerifyRequest } from '../wire/hello-verify-request.js';
+import { decodeServerHello, type ServerHello } from '../wire/server-hello.js';
+import { decodeServerHelloDone } from '../wire/server-hello-done.js';
+import {
+  decodeEcdhePskServerKeyExchange,
+  decodeEcdheServerKeyExchange,
+  decodePskServerKeyExchange,
+  type ServerEcdhParams,
+} from '../wire/server-key-exchange.js';
+import type { HandshakeHost, HandshakeRole, Negotiated } from './host.js';
+import type { HandshakeMessage } from './reassembler.js';
+
+type ClientState =
+  | 'wait_server_hello'
+  | 'wait_certificate'
+  | 'wait_server_key_exchange'
+  | 'wait_certificate_request_or_done'
+  | 'wait_change_cipher_spec'
+  | 'wait_finished'
+  | 'done';
+
+/** Is this an IP literal? RFC 6066 §3: "Literal IPv4 and IPv6 addresses are not permitted" in SNI. */
+function isIpLiteral(name: string): boolean {
+  return /^[0-9.]+$/.test(name) || name.includes(':');
+}
+
+/** Run a decoder, turning a DecodeError into the decode_error alert (RFC 5246 §7.2.2). */
+export function decodeOrFail<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof DecodeError) throw new HandshakeFailure('decode_error', `malformed ${what}: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * The client side of the full DTLS 1.2 handshake (RFC 6347 §4.2.4 flights 1, 3 and 5; RFC 5246 §7.3):
+ *
+ *   ClientHello                 -->                                   (flight 1)
+ *                               <--  HelloVerifyRequest               (flight 2, optional)
+ *   ClientHello + cookie        -->                                   (flight 3)
+ *                               <--  ServerHello, Certificate*, ServerKeyExchange*,
+ *                                    CertificateRequest*, ServerHelloDone (flight 4)
+ *   Certificate*, ClientKeyExchange, CertificateVerify*,
+ *   [ChangeCipherSpec], Finished -->                                  (flight 5)
+ *                               <--  [ChangeCipherSpec], Finished     (flight 6)
+ *
+ * Each state accepts exactly one kind of message; anything else ends the handshake with unexpected_message.
+ */
+export class ClientHandshake implements HandshakeRole {
+  private state: ClientState = 'wait_server_hello';
+  private helloBody!: Buffer;
+  private hello!: ClientHello;
+  private helloVerifyRequests = 0;
+  private suite?: CipherSuite;
+  private serverHello?: ServerHello;
+  private extendedMasterSecret = false;
+  private serverCertificate?: X509Certificate;
+  private serverEcdh?: ServerEcdhParams;
+  private pskHint?: Buffer;
+  private certificateRequested = false;
+  private certificateRequestSchemes: number[] = [];
+  private signatureScheme?: string;
+  private result?: Negotiated;
+
+  constructor(private readonly host: HandshakeHost) {}
+
+  get done(): boolean {
+    return this.state === 'done';
+  }
+
+  get negotiated(): Negotiated | undefined {
+    return this.result;
+  }
+
+  /** Flight 1. */
+  start(): void {
+    const cfg = this.host.config;
+    const suites = cfg.suites;
+    const extensions: Extension[] = [];
+    if (cfg.serverName && !isIpLiteral(cfg.serverName)) {
+      extensions.push({
+        type: ExtensionType.server_name,
+        data: encodeServerNameList([{ nameType: SERVER_NAME_HOST_NAME, name: cfg.serverName }]),
+      });
+    }
+    if (suites.some(usesEcdhe)) {
+      extensions.push({
+        type: ExtensionType.supported_groups,
+        data: encodeSupportedGroups(cfg.groups.map(groupId)),
+      });
+      // RFC 8422 §5.1.2: only the uncompressed point format exists in practice.
+      extensions.push({ type: ExtensionType.ec_point_formats, data: encodeEcPointFormats([0]) });
+    }
+    if (suites.some(usesCertificate) || cfg.identity) {
+      extensions.push({
+        type: ExtensionType.signature_algorithms,
+        data: encodeSignatureAlgorithms(cfg.signatureSchemes.map(schemeId)),
+      });
+    }
+    extensions.push({ type: ExtensionType.extended_master_secret, data: encodeEmptyExtension() });
+    // RFC 5746 §3.4: an initial ClientHello signals secure renegotiation with an empty renegotiation_info.
+    extensions.push({ type: ExtensionType.renegotiation_info, data: encodeRenegotiationInfo() });
+    this.hello = {
+      clientVersion: ProtocolVersion.DTLS1_2,
+      random: cfg.random(32),
+      sessionId: Buffer.alloc(0),
+      cookie: Buffer.alloc(0),
+      cipherSuites: suites.map((s) => s.id),
+      compressionMethods: [0],
+      extensions,
+    };
+    this.helloBody = encodeClientHello(this.hello);
+    this.host.queueMessage(HandshakeType.client_hello, this.helloBody);
+    this.host.sendFlight(1, false);
+  }
+
+  expectsChangeCipherSpec(): boolean {
+    return this.state === 'wait_change_cipher_spec';
+  }
+
+  handleChangeCipherSpec(): void {
+    this.state = 'wait_finished';
+  }
+
+  handleMessage(msg: HandshakeMessage): void {
+    // Received messages join the transcript as they come, except the HelloVerifyRequest (RFC 6347
+    // §4.2.1) and the Finished, which is checked against the transcript before it.
+    if (msg.msgType !== HandshakeType.hello_verify_request && msg.msgType !== HandshakeType.finished) {
+      this.host.transcript.add(msg.msgType, msg.messageSeq, msg.body);
+    }
+    switch (this.state) {
+      case 'wait_server_hello':
+        if (msg.msgType === HandshakeType.hello_verify_request) return this.onHelloVerifyRequest(msg);
+        this.expect(msg, HandshakeType.server_hello);
+        return this.onServerHello(msg);
+      case 'wait_certificate':
+        this.expect(msg, HandshakeType.certificate);
+        return this.onCertificate(msg);
+      case 'wait_server_key_exchange':
+        if (this.suite!.keyExchange === 'PSK' && msg.msgType === HandshakeType.server_hello_done) {
+          // RFC 4279 §2: a PSK server without an identity hint may omit ServerKeyExchange.
+          return this.onServerHelloDone(msg);
+        }
+        this.expect(msg, HandshakeType.server_key_exchange);
+        return this.onServerKeyExchange(msg);
+      case 'wait_certificate_request_or_done':
+        if (msg.msgType === HandshakeType.certificate_request && usesCertificate(this.suite!)) {
+          return this.onCertificateRequest(msg);
+        }
+        this.expect(msg, HandshakeType.server_hello_done);
+        return this.onServerHelloDone(msg);
+      case 'wait_finished':
+        this.expect(msg, HandshakeType.finished);
+        return this.onFinished(msg);
+      default:
+        throw new HandshakeFailure('unexpected_message', `unexpected ${msg.msgType} in state ${this.state}`);
+    }
+  }
+
+  private expect(msg: HandshakeMessage, type: number): void {
+    if (msg.msgType !== type) {
+      throw new HandshakeFailure(
+        'unexpected_message',
+        `expected handshake message ${type}, got ${msg.msgType} (state ${this.state})`,
+      );
+    }
+    // Everything before Finished travels in epoch 0; Finished must come under the new keys.
+    const wantEpoch = type === HandshakeType.finished ? this.host.record.readEpoch : 0;
+    if (msg.epoch !== wantEpoch || (type === HandshakeType.finished && msg.epoch === 0)) {
+      throw new HandshakeFailure('unexpected_message', `handshake message ${type} in epoch ${msg.epoch}`);
+    }
+  }
+
+  /** RFC 6347 §4.2.1: resend the same ClientHello, now carrying the cookie; bounded in count. */
+  private onHelloVerifyRequest(msg: HandshakeMessage): void {
+    const hvr = decodeOrFail('HelloVerifyRequest', () => decodeHelloVerifyRequest(msg.body));
+    if (++this.helloVerifyRequests > this.host.config.maxHelloVerifyRequests) {
+      throw new HandshakeFailure('handshake_failure', 'too many HelloVerifyRequests');
+    }
+    this.helloBody = replaceClientHelloCookie(this.helloBody, hvr.cookie);
+    // The first ClientHello and the HelloVerifyRequest stay out of the transcript (RFC 6347 §4.2.1).
+    this.host.transcript.reset();
+    this.host.queueMessage(HandshakeType.client_hello, this.helloBody);
+    this.host.sendFlight(3, false);
+  }
+
+  private onServerHello(msg: HandshakeMessage): void {
+    const sh = decodeOrFail('ServerHello', () => decodeServerHello(msg.body));
+    if (sh.serverVersion !== ProtocolVersion.DTLS1_2) {
+      throw new HandshakeFailure('protocol_version', `server chose version 0x${sh.serverVersion.toString(16)}`);
+    }
+    const suite = suiteById(sh.cipherSuite);
+    if (!suite || !this.hello.cipherSuites.includes(sh.cipherSuite)) {
+      throw new HandshakeFailure('illegal_parameter', `server chose a suite we did not offer (0x${sh.cipherSuite.toString(16)})`);
+    }
+    if (sh.compressionMethod !== 0) throw new HandshakeFailure('illegal_parameter', 'server chose compression');
+    // RFC 5246 §7.4.1.4: a server sends only extensions the client offered.
+    for (const e of sh.extensions ?? []) {
+      if (!findExtension(this.hello.extensions, e.type)) {
+        throw new HandshakeFailure('unsupported_extension', `server sent extension ${e.type} we did not offer`);
+      }
+    }
+    const reneg = findExtension(sh.extensions, ExtensionType.renegotiation_info);
+    if (reneg && decodeOrFail('renegotiation_info', () => decodeRenegotiationInfo(reneg)).length !== 0) {
+      // RFC 5746 §3.4: on an initial handshake the server's renegotiated_connection must be empty.
+      throw new HandshakeFailure('handshake_failure', 'non-empty renegotiation_info on an initial handshake');
+    }
+    this.extendedMasterSecret = findExtension(sh.extensions, ExtensionType.extended_master_secret) !== undefined;
+    if (!this.extendedMasterSecret && this.host.config.requireExtendedMasterSecret) {
+      // RFC 7627 §5.2: a client that requires EMS aborts when the server does not echo it.
+      throw new HandshakeFailure('handshake_failure', 'server did not negotiate extended_master_secret');
+    }
+    this.suite = suite;
+    this.serverHello = sh;
+    this.state = usesCertificate(suite) ? 'wait_certificate' : 'wait_server_key_exchange';
+  }
+
+  private onCertificate(msg: HandshakeMessage): void {
+    const cert = decodeOrFail('Certificate', () => decodeCertificate(msg.body));
+    const cfg = this.host.config;
+    // The identity is checked here, inside the handshake, before anything is established.
+    this.serverCertificate = verifyPeerCertificate(cert.certificateList, {
+      ca: cfg.ca ? [...cfg.ca] : undefined,
+      fingerprints: cfg.fingerprints ? [...cfg.fingerprints] : undefined,
+      serverName: cfg.serverName,
+      insecure: cfg.insecure,
+      now: cfg.certificateTime?.(),
+    });
+    const keyType = this.serverCertificate.publicKey.asymmetricKeyType;
+    const wantRsa = this.suite!.keyExchange === 'ECDHE_RSA';
+    if (wantRsa !== (keyType === 'rsa' || keyType === 'rsa-pss')) {
+      throw new HandshakeFailure('unsupported_certificate', `a ${keyType} certificate cannot serve ${this.suite!.name}`);
+    }
+    this.state = 'wait_server_key_exchange';
+  }
+
+  private onServerKeyExchange(msg: HandshakeMessage): void {
+    const suite = this.suite!;
+    if (suite.keyExchange === 'PSK') {
+      this.pskHint = decodeOrFail('ServerKeyExchange', () => decodePskServerKeyExchange(msg.body)).identityHint;
+    } else if (suite.keyExchange === 'ECDHE_PSK') {
+      const ske = decodeOrFail('ServerKeyExchange', () => decodeEcdhePskServerKeyExchange(msg.body));
+      this.pskHint = ske.identityHint;
+      this.serverEcdh = ske.params;
+    } else {
+      const ske = decodeOrFail('ServerKeyExchange', () => decodeEcdheServerKeyExchange(msg.body));
+      const scheme = schemeName(ske.signed.signatureScheme);
+      if (!scheme || !this.host.config.signatureSchemes.includes(scheme)) {
+        throw new HandshakeFailure('illegal_parameter', `server signed with a scheme we did not offer (0x${ske.signed.signatureScheme.toString(16)})`);
+      }
+      // RFC 5246 §7.4.3 / RFC 8422 §5.4: signed over client_random + server_random + ServerECDHParams.
+      const signed = Buffer.concat([this.hello.random, this.serverHello!.random, ske.paramsBytes]);
+      if (!verifyWithScheme(scheme, this.serverCertificate!.publicKey, signed, ske.signed.signature)) {
+        throw new HandshakeFailure('decrypt_error', 'ServerKeyExchange signature does not verify');
+      }
+      this.signatureScheme = scheme;
+      this.serverEcdh = ske.params;
+    }
+    if (this.serverEcdh) {
+      const g = groupName(this.serverEcdh.namedCurve);
+      if (!g || !this.host.config.groups.includes(g)) {
+        throw new HandshakeFailure('illegal_parameter', `server chose group ${this.serverEcdh.namedCurve} we did not offer`);
+      }
+    }
+    this.state = 'wait_certificate_request_or_done';
+  }
+
+  private onCertificateRequest(msg: HandshakeMessage): void {
+    const cr = decodeOrFail('CertificateRequest', () => decodeCertificateRequest(msg.body));
+    this.certificateRequested = true;
+    this.certificateRequestSchemes = cr.signatureAlgorithms;
+    this.state = 'wait_certificate_request_or_done';
+  }
+
+  private resolvePsk(): PskCredentials {
+    const psk = this.host.config.psk as ClientPsk | undefined;
+    if (!psk) throw new HandshakeFailure('internal_error', 'a PSK suite was negotiated but no PSK is configured');
+    const creds = typeof psk === 'function' ? psk(this.pskHint) : psk;
+    const identity = Buffer.isBuffer(creds.identity) ? creds.identity : Buffer.from(creds.identity, 'utf8');
+    if (identity.length === 0 || identity.length > 0xffff) {
+      throw new HandshakeFailure('internal_error', `PSK identity must be 1..65535 bytes, got ${identity.length}`);
+    }
+    return { identity, key: creds.key };
+  }
+
+  /** Flight 5. */
+  private onServerHelloDone(msg: HandshakeMessage): void {
+    decodeOrFail('ServerHelloDone', () => decodeServerHelloDone(msg.body));
+    if (this.suite!.keyExchange !== 'PSK' && msg.msgType === HandshakeType.server_hello_done) {
+      if (!this.serverEcdh) throw new HandshakeFailure('unexpected_message', 'ServerHelloDone before ServerKeyExchange');
+    }
+    const host = this.host;
+    const cfg = host.config;
+    const suite = this.suite!;
+    const identity = cfg.identity;
+    let signingKey: KeyObject | undefined;
+    if (this.certificateRequested) {
+      // RFC 5246 §7.4.6: answer a CertificateRequest with our chain, or an empty list if we have none.
+      host.queueMessage(HandshakeType.certificate, encodeCertificate({ certificateList: identity?.certificateChain ?? [] }));
+      if (identity && identity.certificateChain.length > 0) signingKey = identity.privateKey;
+    }
+    let share: KeyShare | undefined;
+    let ecdhSecret: Buffer | undefined;
+    if (this.serverEcdh) {
+      share = generateKeyShare(groupName(this.serverEcdh.namedCurve)!, cfg.random === systemRandom ? undefined : cfg.random);
+      ecdhSecret = share.deriveSecret(this.serverEcdh.publicKey);
+    }
+    let preMaster: Buffer;
+    let pskIdentity: Buffer | undefined;
+    if (usesPsk(suite)) {
+      const creds = this.resolvePsk();
+      pskIdentity = creds.identity as Buffer;
+      preMaster = pskPremasterSecret(creds.key, ecdhSecret);
+      host.queueMessage(
+        HandshakeType.client_key_exchange,
+        suite.keyExchange === 'PSK'
+          ? encodePskClientKeyExchange({ identity: pskIdentity })
+          : encodeEcdhePskClientKeyExchange({ identity: pskIdentity, publicKey: share!.publicKey }),
+      );
+    } else {
+      preMaster = ecdhSecret!;
+      host.queueMessage(HandshakeType.client_key_exchange, encodeEcdheClientKeyExchange({ publicKey: share!.publicKey }));
+    }
+    const sh = this.serverHello!;
+    // RFC 7627 §4: the session hash covers the transcript up to and including ClientKeyExchange.
+    const masterSecret = this.extendedMasterSecret
+      ? computeExtendedMasterSecret(suite.prfHash, preMaster, host.transcript.hash(suite.prfHash))
+      : computeMasterSecret(suite.prfHash, preMaster, this.hello.random, sh.random);
+    if (signingKey) {
+      const ours = schemesForKey(signingKey).filter((s) => cfg.signatureSchemes.includes(s));
+      const scheme = ours.find((s) => this.certificateRequestSchemes.includes(schemeId(s)));
+      if (!scheme) throw new HandshakeFailure('handshake_failure', 'no signature scheme in common for CertificateVerify');
+      // RFC 5246 §7.4.8: the signature covers every handshake message so far.
+      const signature = signWithScheme(scheme, signingKey, host.transcript.bytes());
+      host.queueMessage(HandshakeType.certificate_verify, encodeCertificateVerify({ signatureScheme: schemeId(scheme), signature }));
+    }
+    this.result = {
+      suite,
+      clientRandom: this.hello.random,
+      serverRandom: sh.random,
+      sessionId: sh.sessionId,
+      masterSecret,
+      extendedMasterSecret: this.extendedMasterSecret,
+      group: share?.group,
+      signatureScheme: this.signatureScheme,
+      peerCertificate: this.serverCertificate,
+      pskIdentity,
+    };
+    host.installKeys(this.result);
+    host.queueChangeCipherSpec();
+    const verifyData = computeVerifyData(suite.prfHash, masterSecret, 'client finished', host.transcript.hash(suite.prfHash));
+    host.queueMessage(HandshakeType.finished, encodeFinished({ verifyData }));
+    host.sendFlight(5, false);
+    this.state = 'wait_change_cipher_spec';
+  }
+
+  private onFinished(msg: HandshakeMessage): void {
+    const n = this.result!;
+    const fin = decodeOrFail('Finished', () => decodeFinished(msg.body));
+    const expected = computeVerifyData(n.suite.prfHash, n.masterSecret, 'server finished', this.host.transcript.hash(n.suite.prfHash));
+    if (!timingSafeEqual(expected, fin.verifyData)) {
+      throw new HandshakeFailure('decrypt_error', 'server Finished verify_data does not match');
+    }
+    this.host.transcript.add(msg.msgType, msg.messageSeq, msg.body);
+    this.state = 'done';
+    this.host.established({
+      protocol: 'DTLSv1.2',
+      cipherSuite: n.suite.name,
+      cipherSuiteId: n.suite.id,
+      group: n.group,
+      signatureScheme: n.signatureScheme,
+      extendedMasterSecret: n.extendedMasterSecret,
+      resumed: false,
+      peerCertificate: n.peerCertificate,
+      pskIdentity: n.pskIdentity?.toString('utf8'),
+    });
+  }
+}

@@ -1,0 +1,55 @@
+import type { X509Certificate } from 'node:crypto';
+import type { CipherSuite } from '../crypto/suites.js';
+import type { ResolvedConfig } from '../engine/config.js';
+import type { ConnectionInfo, DtlsEvent } from '../engine/events.js';
+import type { RecordLayer } from '../record/record-layer.js';
+import type { HandshakeMessage } from './reassembler.js';
+import type { Transcript } from './transcript.js';
+
+/** What both roles agree on by the end of the handshake (RFC 5246 §A.6 SecurityParameters). */
+export interface Negotiated {
+  suite: CipherSuite;
+  clientRandom: Buffer;
+  serverRandom: Buffer;
+  sessionId: Buffer;
+  masterSecret: Buffer;
+  extendedMasterSecret: boolean;
+  group?: string;
+  signatureScheme?: string;
+  peerCertificate?: X509Certificate;
+  pskIdentity?: Buffer;
+  srtpProfile?: number;
+  srtpMki?: Buffer;
+  alpnProtocol?: string;
+}
+
+/**
+ * The services the connection gives a handshake state machine. The state machines decide what to send;
+ * the connection owns message_seq numbering, the transcript, fragmentation, epochs and timers.
+ */
+export interface HandshakeHost {
+  readonly config: ResolvedConfig;
+  readonly record: RecordLayer;
+  readonly transcript: Transcript;
+  /** Add a handshake message to the flight being built (numbered, and hashed unless told not to). */
+  queueMessage(msgType: number, body: Buffer, opts?: { transcript?: boolean }): void;
+  /** Add a ChangeCipherSpec; messages queued after it go out in the next epoch (RFC 5246 §7.1). */
+  queueChangeCipherSpec(): void;
+  /** Send the queued flight; `final` flights have no timer (RFC 6347 §4.2.4). */
+  sendFlight(flight: number, final: boolean): void;
+  /** Derive the key block and install the next epoch's write keys and pending read keys. */
+  installKeys(n: Negotiated): void;
+  /** Forget the received messages numbering (after a HelloVerifyRequest the client starts over). */
+  established(info: ConnectionInfo): void;
+  emit(e: DtlsEvent): void;
+}
+
+/** A handshake role (client or server): consumes whole messages in order, drives the host. */
+export interface HandshakeRole {
+  handleMessage(msg: HandshakeMessage): void;
+  /** True when a ChangeCipherSpec is legal now: all messages before it are in (RFC 5246 §7.4.9). */
+  expectsChangeCipherSpec(): boolean;
+  handleChangeCipherSpec(): void;
+  readonly done: boolean;
+  readonly negotiated: Negotiated | undefined;
+}

@@ -1,0 +1,200 @@
+import type { RecordCipher } from '../crypto/aead.js';
+import { ContentType, ProtocolVersion } from '../wire/constants.js';
+import { parseDatagram, RECORD_HEADER_LENGTH, type RawRecord } from '../wire/record.js';
+import { ReplayWindow } from './replay-window.js';
+
+/** One record that passed the epoch, replay and authentication checks, with its plaintext. */
+export interface OpenedRecord {
+  type: number;
+  epoch: number;
+  seq: number;
+  data: Buffer;
+}
+
+/** Why records were dropped (RFC 6347 §4.1.2.7: invalid records are discarded silently, and counted). */
+export interface RecordDropCounters {
+  malformed: number;
+  unknownEpoch: number;
+  replayed: number;
+  badMac: number;
+  bufferFull: number;
+}
+
+interface ReadState {
+  epoch: number;
+  cipher: RecordCipher | null;
+  window: ReplayWindow;
+}
+
+interface WriteState {
+  cipher: RecordCipher | null;
+  nextSeq: number;
+}
+
+/** 2^48 - 1: RFC 6347 §4.1 sequence numbers are 48 bits per epoch and must not wrap. */
+const MAX_SEQ = 0xffff_ffff_ffff;
+
+export interface RecordLayerLimits {
+  /** Records of the next epoch held until its keys exist (RFC 6347 §4.1: "may buffer"). */
+  maxBufferedRecords: number;
+  maxBufferedBytes: number;
+}
+
+/**
+ * The DTLS record layer (RFC 6347 §4.1): per-epoch keys and sequence numbers on both directions, the
+ * replay window, and the buffer for records that arrive before the ChangeCipherSpec that makes their
+ * epoch readable. It knows nothing of handshake messages: it turns datagrams into authenticated
+ * plaintext records and plaintext into sealed records.
+ */
+export class RecordLayer {
+  /** The current read epoch and, after a ChangeCipherSpec, the one before it (for retransmissions). */
+  private readStates: ReadState[] = [{ epoch: 0, cipher: null, window: new ReplayWindow() }];
+  private pendingRead: { epoch: number; cipher: RecordCipher } | null = null;
+  private buffered: RawRecord[] = [];
+  private bufferedBytes = 0;
+  private writeStates = new Map<number, WriteState>([[0, { cipher: null, nextSeq: 0 }]]);
+  private writeEpochValue = 0;
+  readonly drops: RecordDropCounters = { malformed: 0, unknownEpoch: 0, replayed: 0, badMac: 0, bufferFull: 0 };
+  version: number = ProtocolVersion.DTLS1_2;
+
+  constructor(private readonly limits: RecordLayerLimits = { maxBufferedRecords: 32, maxBufferedBytes: 64 * 1024 }) {}
+
+  get readEpoch(): number {
+    return this.readStates[this.readStates.length - 1]!.epoch;
+  }
+
+  get writeEpoch(): number {
+    return this.writeEpochValue;
+  }
+
+  /** Total records dropped for any reason. */
+  get dropped(): number {
+    const d = this.drops;
+    return d.malformed + d.unknownEpoch + d.replayed + d.badMac + d.bufferFull;
+  }
+
+  /** Keys for the next read epoch, used once the peer's ChangeCipherSpec arrives. */
+  setPendingReadCipher(epoch: number, cipher: RecordCipher): void {
+    this.pendingRead = { epoch, cipher };
+  }
+
+  hasPendingReadCipher(): boolean {
+    return this.pendingRead !== null;
+  }
+
+  /**
+   * Switch reading to the pending epoch (the peer's ChangeCipherSpec, RFC 5246 §7.1) and return the
+   * records of that epoch that arrived early, now opened. The previous epoch stays readable so the
+   * peer's retransmitted handshake records can still be recognised.
+   */
+  activatePendingRead(): OpenedRecord[] {
+    const p = this.pendingRead;
+    if (!p) return [];
+    this.pendingRead = null;
+    this.readStates = [this.readStates[this.readStates.length - 1]!, { epoch: p.epoch, cipher: p.cipher, window: new ReplayWindow() }];
+    const early = this.buffered;
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    const out: OpenedRecord[] = [];
+    for (const r of early) {
+      const opened = this.openRecord(r);
+      if (opened) out.push(opened);
+    }
+    return out;
+  }
+
+  /** Forget the previous read epoch (once the handshake is over and the peer has moved on). */
+  retirePreviousReadEpoch(): void {
+    if (this.readStates.length > 1) this.readStates = [this.readStates[this.readStates.length - 1]!];
+  }
+
+  addWriteEpoch(epoch: number, cipher: RecordCipher): void {
+    this.writeStates.set(epoch, { cipher, nextSeq: 0 });
+  }
+
+  setWriteEpoch(epoch: number): void {
+    if (!this.writeStates.has(epoch)) throw new Error(`no keys for write epoch ${epoch}`);
+    this.writeEpochValue = epoch;
+  }
+
+  /** Space a record of this epoch takes beyond its plaintext (header + explicit nonce + tag). */
+  overhead(epoch = this.writeEpochValue): number {
+    const c = this.writeStates.get(epoch)?.cipher;
+    return RECORD_HEADER_LENGTH + (c ? c.overhead : 0);
+  }
+
+  /** Seal one record in the given epoch (default: the current write epoch). */
+  seal(type: number, data: Uint8Array, epoch = this.writeEpochValue): Buffer {
+    const st = this.writeStates.get(epoch);
+    if (!st) throw new Error(`no keys for write epoch ${epoch}`);
+    if (st.nextSeq > MAX_SEQ) throw new Error('record sequence number exhausted');
+    const seq = st.nextSeq++;
+    const fragment = st.cipher ? st.cipher.seal(epoch, seq, type, this.version, data) : data;
+    const out = Buffer.allocUnsafe(RECORD_HEADER_LENGTH + fragment.length);
+    out[0] = type;
+    out.writeUInt16BE(this.version, 1);
+    out.writeUInt16BE(epoch, 3);
+    out.writeUIntBE(seq, 5, 6);
+    out.writeUInt16BE(fragment.length, 11);
+    out.set(fragment, RECORD_HEADER_LENGTH);
+    return out;
+  }
+
+  /**
+   * Split a datagram into records (RFC 6347 §4.1.1). They are opened one at a time by the caller with
+   * openRecord(), because handling one record (a ChangeCipherSpec) can make the next one readable.
+   */
+  splitDatagram(datagram: Uint8Array): RawRecord[] {
+    const { records, malformed } = parseDatagram(datagram);
+    this.drops.malformed += malformed;
+    return records;
+  }
+
+  /** Check epoch, replay window and authentication; a bad record is dropped and counted, never thrown. */
+  openRecord(r: RawRecord): OpenedRecord | null {
+    // RFC 6347 §4.1: the record version is checked loosely (a first ClientHello may say DTLS 1.0).
+    if (r.version >>> 8 !== 0xfe) {
+      this.drops.malformed++;
+      return null;
+    }
+    const state = this.readStates.find((s) => s.epoch === r.epoch);
+    if (!state) {
+      if (this.pendingRead && r.epoch === this.pendingRead.epoch) {
+        // RFC 6347 §4.1: a record of the next epoch may arrive before the ChangeCipherSpec; keep it.
+        if (
+          this.buffered.length >= this.limits.maxBufferedRecords ||
+          this.bufferedBytes + r.raw.length > this.limits.maxBufferedBytes
+        ) {
+          this.drops.bufferFull++;
+          return null;
+        }
+        this.buffered.push({ ...r, raw: Buffer.from(r.raw), fragment: Buffer.from(r.fragment) });
+        this.bufferedBytes += r.raw.length;
+        return null;
+      }
+      this.drops.unknownEpoch++;
+      return null;
+    }
+    if (!state.window.check(r.sequenceNumber)) {
+      this.drops.replayed++;
+      return null;
+    }
+    let data: Buffer | null;
+    if (state.cipher) {
+      data = state.cipher.open(r.epoch, r.sequenceNumber, r.type, r.version, r.fragment);
+      if (!data) {
+        this.drops.badMac++;
+        return null;
+      }
+    } else {
+      // Epoch 0 carries no protection; application data there is never legitimate (RFC 6347 §4.1).
+      if (r.type === ContentType.application_data) {
+        this.drops.unknownEpoch++;
+        return null;
+      }
+      data = r.fragment;
+    }
+    state.window.accept(r.sequenceNumber);
+    return { type: r.type, epoch: r.epoch, seq: r.sequenceNumber, data };
+  }
+}
