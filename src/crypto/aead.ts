@@ -49,7 +49,10 @@ const EMPTY_WITH_STORAGE = Buffer.alloc(1).subarray(0, 0);
 
 export function createRecordCipher(suite: CipherSuite, key: Uint8Array, fixedIv: Uint8Array): RecordCipher {
   if (key.length !== suite.keyLength)
-    throw new DtlsError('invalid_argument', `${suite.name}: key is ${key.length} bytes, want ${suite.keyLength}`);
+    throw new DtlsError(
+      'invalid_argument',
+      `${suite.name}: key is ${key.length} bytes, want ${suite.keyLength}`,
+    );
   if (fixedIv.length !== suite.fixedIvLength)
     throw new DtlsError(
       'invalid_argument',

@@ -76,12 +76,15 @@ function x25519KeyShare(random: RandomSource | undefined): KeyShare {
     });
     publicKeyObject = createPublicKey(privateKey);
   }
-  const publicKey = publicKeyObject.export({ format: 'der', type: 'spki' }).subarray(X25519_SPKI_PREFIX.length);
+  const publicKey = publicKeyObject
+    .export({ format: 'der', type: 'spki' })
+    .subarray(X25519_SPKI_PREFIX.length);
   return {
     group: 'x25519',
     publicKey,
     deriveSecret(peerPublic: Uint8Array): Buffer {
-      if (peerPublic.length !== X25519_KEY_LENGTH) throw illegalPeerKey('x25519', `is ${peerPublic.length} bytes`);
+      if (peerPublic.length !== X25519_KEY_LENGTH)
+        throw illegalPeerKey('x25519', `is ${peerPublic.length} bytes`);
       let secret: Buffer;
       try {
         const peerKey = createPublicKey({
@@ -120,7 +123,10 @@ function nistKeyShare(group: 'secp256r1' | 'secp384r1', random: RandomSource | u
       }
     }
     if (!accepted)
-      throw new DtlsError('internal_error', `random source gave no valid ${group} key in ${MAX_SCALAR_DRAWS} draws`);
+      throw new DtlsError(
+        'internal_error',
+        `random source gave no valid ${group} key in ${MAX_SCALAR_DRAWS} draws`,
+      );
   }
   // RFC 8422 §5.4.1: we only send (and accept) the uncompressed form, 0x04 || X || Y.
   const publicKey = ecdh.getPublicKey(undefined, 'uncompressed');

@@ -24,7 +24,13 @@ function pHash(hash: PrfHash, secret: Uint8Array, seed: Uint8Array, length: numb
  * The TLS 1.2 PRF (RFC 5246 §5): PRF(secret, label, seed) = P_<hash>(secret, label + seed). The hash is
  * the suite's PRF hash (SHA-256 unless the suite says SHA-384).
  */
-export function prf(hash: PrfHash, secret: Uint8Array, label: string, seed: Uint8Array, length: number): Buffer {
+export function prf(
+  hash: PrfHash,
+  secret: Uint8Array,
+  label: string,
+  seed: Uint8Array,
+  length: number,
+): Buffer {
   if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`prf: bad length ${length}`);
   // Labels are ASCII strings without a length byte or terminator (RFC 5246 §5).
   const labelAndSeed = Buffer.concat([Buffer.from(label, 'latin1'), seed]);

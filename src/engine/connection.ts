@@ -109,6 +109,11 @@ export class DtlsConnection implements HandshakeHost {
     return this.info;
   }
 
+  /** The client's random of the negotiated handshake (tells a retransmitted ClientHello from a new one). */
+  get clientRandom(): Buffer | undefined {
+    return this.negotiated?.clientRandom;
+  }
+
   get peerCertificate(): X509Certificate | undefined {
     return this.info?.peerCertificate;
   }

@@ -64,7 +64,9 @@ const PCAPNG_BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 export function readCapture(buf: Buffer): UdpPacket[] {
   const scan = scanCapture(buf);
   if (scan.truncated) {
-    throw new CaptureError(`capture is truncated: the last record is incomplete (${scan.packets.length} read)`);
+    throw new CaptureError(
+      `capture is truncated: the last record is incomplete (${scan.packets.length} read)`,
+    );
   }
   return scan.packets;
 }
@@ -186,7 +188,9 @@ function readPcapng(buf: Buffer): CaptureScan {
         const iface = interfaceFor(interfaces, u32(body, 0, le), off);
         const capturedLength = u32(body, 12, le);
         if (capturedLength > body.length - 20) {
-          throw new CaptureError(`pcapng EPB at offset ${off}: captured length ${capturedLength} exceeds block`);
+          throw new CaptureError(
+            `pcapng EPB at offset ${off}: captured length ${capturedLength} exceeds block`,
+          );
         }
         const time = pcapngTime(iface, u32(body, 4, le), u32(body, 8, le));
         pushPacket(out, iface.linkType, body.subarray(20, 20 + capturedLength), time);
@@ -229,14 +233,20 @@ function interfaceFor(interfaces: PcapngInterface[], id: number, off: number): P
 
 function readInterface(body: Buffer, le: boolean, off: number): PcapngInterface {
   if (body.length < 8) throw new CaptureError(`pcapng IDB at offset ${off}: too short`);
-  const iface: PcapngInterface = { linkType: u16(body, 0, le), tsBase: 10n, tsExponent: 6n, tsOffsetSeconds: 0 };
+  const iface: PcapngInterface = {
+    linkType: u16(body, 0, le),
+    tsBase: 10n,
+    tsExponent: 6n,
+    tsOffsetSeconds: 0,
+  };
   let pos = 8;
   // Options: code u16, length u16, value padded to 4 bytes; each iteration advances at least 4 bytes.
   while (pos + 4 <= body.length) {
     const code = u16(body, pos, le);
     const length = u16(body, pos + 2, le);
     if (code === 0) break; // opt_endofopt
-    if (pos + 4 + length > body.length) throw new CaptureError(`pcapng IDB at offset ${off}: option overruns block`);
+    if (pos + 4 + length > body.length)
+      throw new CaptureError(`pcapng IDB at offset ${off}: option overruns block`);
     const value = body.subarray(pos + 4, pos + 4 + length);
     if (code === 9 && length >= 1) {
       // if_tsresol: high bit clear = negative power of 10, set = negative power of 2.

@@ -28,7 +28,8 @@ export function decodeCertificateRequest(body: Uint8Array): CertificateRequest {
   const r = new Reader(body);
   const certificateTypes = [...r.vec8('certificate_types', 1)];
   const algs = r.vec16('supported_signature_algorithms', 2, 0xfffe);
-  if (algs.length % 2 !== 0) throw new DecodeError(`supported_signature_algorithms: odd length ${algs.length}`);
+  if (algs.length % 2 !== 0)
+    throw new DecodeError(`supported_signature_algorithms: odd length ${algs.length}`);
   const ar = new Reader(algs);
   const signatureAlgorithms: number[] = [];
   while (!ar.atEnd()) signatureAlgorithms.push(ar.u16('SignatureAndHashAlgorithm'));
@@ -41,7 +42,8 @@ export function decodeCertificateRequest(body: Uint8Array): CertificateRequest {
 
 export function encodeCertificateRequest(x: CertificateRequest): Buffer {
   if (x.certificateTypes.length === 0) throw new RangeError('certificate_types must not be empty');
-  if (x.signatureAlgorithms.length === 0) throw new RangeError('supported_signature_algorithms must not be empty');
+  if (x.signatureAlgorithms.length === 0)
+    throw new RangeError('supported_signature_algorithms must not be empty');
   const w = new Writer();
   w.vec8(Uint8Array.from(x.certificateTypes));
   w.withLength(2, (inner) => {

@@ -59,7 +59,8 @@ export function decodeClientHello(body: Uint8Array): ClientHello {
  * cookie, as RFC 6347 §4.2.1 requires of the second ClientHello.
  */
 export function encodeClientHello(x: ClientHello): Buffer {
-  if (x.random.length !== RANDOM_LENGTH) throw new RangeError(`random must be 32 bytes, got ${x.random.length}`);
+  if (x.random.length !== RANDOM_LENGTH)
+    throw new RangeError(`random must be 32 bytes, got ${x.random.length}`);
   if (x.sessionId.length > MAX_SESSION_ID_LENGTH) throw new RangeError('session_id longer than 32 bytes');
   if (x.cookie.length > MAX_COOKIE_LENGTH) throw new RangeError('cookie longer than 255 bytes');
   if (x.cipherSuites.length === 0) throw new RangeError('cipher_suites must not be empty');
@@ -91,5 +92,10 @@ export function replaceClientHelloCookie(body: Uint8Array, cookie: Uint8Array): 
   r.vec8('cookie');
   const cookieEnd = r.offset;
   const src = Buffer.from(body.buffer, body.byteOffset, body.length);
-  return Buffer.concat([src.subarray(0, cookieStart), Buffer.of(cookie.length), cookie, src.subarray(cookieEnd)]);
+  return Buffer.concat([
+    src.subarray(0, cookieStart),
+    Buffer.of(cookie.length),
+    cookie,
+    src.subarray(cookieEnd),
+  ]);
 }

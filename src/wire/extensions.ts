@@ -58,7 +58,10 @@ export function encodeExtensions(extensions: readonly Extension[]): Buffer {
   return w.finish();
 }
 
-export function findExtension(extensions: readonly Extension[] | undefined, type: number): Buffer | undefined {
+export function findExtension(
+  extensions: readonly Extension[] | undefined,
+  type: number,
+): Buffer | undefined {
   return extensions?.find((e) => e.type === type)?.data;
 }
 
@@ -85,7 +88,8 @@ function encodeU16List(values: readonly number[], prefix: 1 | 2): Buffer {
 
 function bytesFromLatin1(s: string, what: string): Buffer {
   for (let i = 0; i < s.length; i++) {
-    if (s.charCodeAt(i) > 0xff) throw new RangeError(`${what}: character outside 0..255 in ${JSON.stringify(s)}`);
+    if (s.charCodeAt(i) > 0xff)
+      throw new RangeError(`${what}: character outside 0..255 in ${JSON.stringify(s)}`);
   }
   return Buffer.from(s, 'latin1');
 }
@@ -233,7 +237,8 @@ export function encodeAlpn(names: readonly string[]): Buffer {
   w.withLength(2, (inner) => {
     for (const n of names) {
       const bytes = bytesFromLatin1(n, 'ALPN protocol name');
-      if (bytes.length === 0 || bytes.length > 0xff) throw new RangeError(`bad ALPN name length ${bytes.length}`);
+      if (bytes.length === 0 || bytes.length > 0xff)
+        throw new RangeError(`bad ALPN name length ${bytes.length}`);
       inner.vec8(bytes);
     }
   });
@@ -289,7 +294,8 @@ export function decodeSupportedVersionsClient(data: Uint8Array): number[] {
 }
 
 export function encodeSupportedVersionsClient(versions: readonly number[]): Buffer {
-  if (versions.length === 0 || versions.length > 127) throw new RangeError('supported_versions: 1..127 versions');
+  if (versions.length === 0 || versions.length > 127)
+    throw new RangeError('supported_versions: 1..127 versions');
   return encodeU16List(versions, 1);
 }
 

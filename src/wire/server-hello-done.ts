@@ -4,7 +4,8 @@ import { DecodeError } from './errors.js';
 export type ServerHelloDone = Record<string, never>;
 
 export function decodeServerHelloDone(body: Uint8Array): ServerHelloDone {
-  if (body.length !== 0) throw new DecodeError(`ServerHelloDone: expected empty body, got ${body.length} bytes`);
+  if (body.length !== 0)
+    throw new DecodeError(`ServerHelloDone: expected empty body, got ${body.length} bytes`);
   return {};
 }
 

@@ -61,9 +61,14 @@ for (const v of RFC3610) {
 }
 
 test('AES-128-GCM McGrew-Viega test case 4 through the node:crypto GCM call path', () => {
-  const cipher = createCipheriv('aes-128-gcm', hex('feffe9928665731c6d6a8f9467308308'), hex('cafebabefacedbaddecaf888'), {
-    authTagLength: 16,
-  });
+  const cipher = createCipheriv(
+    'aes-128-gcm',
+    hex('feffe9928665731c6d6a8f9467308308'),
+    hex('cafebabefacedbaddecaf888'),
+    {
+      authTagLength: 16,
+    },
+  );
   cipher.setAAD(hex('feedfacedeadbeeffeedfacedeadbeefabaddad2'), { plaintextLength: 60 });
   const ct = Buffer.concat([
     cipher.update(
@@ -87,7 +92,9 @@ test('ChaCha20-Poly1305 RFC 8439 §2.8.2 AEAD vector through the node:crypto cal
   const plaintext = Buffer.from(
     "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
   );
-  const cipher = createCipheriv('chacha20-poly1305', key, hex('070000004041424344454647'), { authTagLength: 16 });
+  const cipher = createCipheriv('chacha20-poly1305', key, hex('070000004041424344454647'), {
+    authTagLength: 16,
+  });
   cipher.setAAD(hex('50515253c0c1c2c3c4c5c6c7'), { plaintextLength: plaintext.length });
   const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   assert.equal(
@@ -118,7 +125,10 @@ test('GCM and CCM records carry epoch || seq as explicit nonce; nonce = salt || 
     });
     decipher.setAuthTag(sealed.subarray(sealed.length - suite.tagLength));
     decipher.setAAD(aadFor(epoch, seq, APP, DTLS12, plaintext.length), { plaintextLength: plaintext.length });
-    const opened = Buffer.concat([decipher.update(sealed.subarray(8, sealed.length - suite.tagLength)), decipher.final()]);
+    const opened = Buffer.concat([
+      decipher.update(sealed.subarray(8, sealed.length - suite.tagLength)),
+      decipher.final(),
+    ]);
     assert.deepEqual(opened, plaintext, suite.name);
   }
 });
@@ -127,14 +137,23 @@ test('ChaCha20-Poly1305 nonce is fixed IV XOR (0^32 || epoch || seq) and there i
   const suite = suiteById(0xcca9)!;
   const key = randomBytes(32);
   const iv = hex('a0a1a2a3 a4a5a6a7a8a9aaab');
-  const sealed = createRecordCipher(suite, key, iv).seal(3, 0x0000deadbeef, APP, DTLS12, Buffer.from('chacha'));
+  const sealed = createRecordCipher(suite, key, iv).seal(
+    3,
+    0x0000deadbeef,
+    APP,
+    DTLS12,
+    Buffer.from('chacha'),
+  );
   assert.equal(sealed.length, 6 + 16);
   // a4a5 ^ 0003 = a4a6; a6a7a8a9aaab ^ 0000deadbeef = a6a776041444.
   const nonce = hex('a0a1a2a3 a4a6 a6a776041444');
   const decipher = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
   decipher.setAuthTag(sealed.subarray(6));
   decipher.setAAD(aadFor(3, 0x0000deadbeef, APP, DTLS12, 6), { plaintextLength: 6 });
-  assert.equal(Buffer.concat([decipher.update(sealed.subarray(0, 6)), decipher.final()]).toString(), 'chacha');
+  assert.equal(
+    Buffer.concat([decipher.update(sealed.subarray(0, 6)), decipher.final()]).toString(),
+    'chacha',
+  );
 });
 
 test('every suite round-trips records of many sizes; overhead is explicit nonce + tag', () => {
@@ -170,16 +189,29 @@ test('open() returns null for tampering, a wrong header field, or a short fragme
       return copy;
     };
     const ivLen = suite.recordIvLength;
-    if (ivLen > 0) assert.equal(rc.open(2, 77, APP, DTLS12, flipped(3)), null, `${suite.name} explicit nonce`);
+    if (ivLen > 0)
+      assert.equal(rc.open(2, 77, APP, DTLS12, flipped(3)), null, `${suite.name} explicit nonce`);
     assert.equal(rc.open(2, 77, APP, DTLS12, flipped(ivLen + 2)), null, `${suite.name} ciphertext`);
     assert.equal(rc.open(2, 77, APP, DTLS12, flipped(sealed.length - 1)), null, `${suite.name} tag`);
     assert.equal(rc.open(3, 77, APP, DTLS12, sealed), null, `${suite.name} epoch`);
     assert.equal(rc.open(2, 78, APP, DTLS12, sealed), null, `${suite.name} seq`);
     assert.equal(rc.open(2, 77, ContentType.handshake, DTLS12, sealed), null, `${suite.name} type`);
     assert.equal(rc.open(2, 77, APP, ProtocolVersion.DTLS1_0, sealed), null, `${suite.name} version`);
-    assert.equal(rc.open(2, 77, APP, DTLS12, sealed.subarray(0, sealed.length - 1)), null, `${suite.name} truncated`);
-    assert.equal(rc.open(2, 77, APP, DTLS12, Buffer.concat([sealed, hex('00')])), null, `${suite.name} extended`);
-    assert.equal(rc.open(2, 77, APP, DTLS12, sealed.subarray(0, rc.overhead - 1)), null, `${suite.name} short`);
+    assert.equal(
+      rc.open(2, 77, APP, DTLS12, sealed.subarray(0, sealed.length - 1)),
+      null,
+      `${suite.name} truncated`,
+    );
+    assert.equal(
+      rc.open(2, 77, APP, DTLS12, Buffer.concat([sealed, hex('00')])),
+      null,
+      `${suite.name} extended`,
+    );
+    assert.equal(
+      rc.open(2, 77, APP, DTLS12, sealed.subarray(0, rc.overhead - 1)),
+      null,
+      `${suite.name} short`,
+    );
     assert.equal(rc.open(2, 77, APP, DTLS12, new Uint8Array(0)), null, `${suite.name} empty`);
     // A fragment of exactly `overhead` bytes is a possibly valid empty record, but this one is garbage.
     assert.equal(rc.open(2, 77, APP, DTLS12, new Uint8Array(rc.overhead)), null, `${suite.name} zeros`);

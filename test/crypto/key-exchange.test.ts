@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { generateKeyShare, type GroupName, groupId, groupName } from '../../src/crypto/key-exchange.js';
+import { type GroupName, generateKeyShare, groupId, groupName } from '../../src/crypto/key-exchange.js';
 import { type RandomSource, seededRandom } from '../../src/crypto/random.js';
 import { HandshakeFailure } from '../../src/errors.js';
 
@@ -51,12 +51,18 @@ test('X25519 from given private bytes reproduces RFC 7748 §6.1', () => {
     'x25519',
     scripted(hex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a')),
   );
-  assert.equal(alice.publicKey.toString('hex'), '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
+  assert.equal(
+    alice.publicKey.toString('hex'),
+    '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a',
+  );
   const bob = generateKeyShare(
     'x25519',
     scripted(hex('5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb')),
   );
-  assert.equal(bob.publicKey.toString('hex'), 'de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f');
+  assert.equal(
+    bob.publicKey.toString('hex'),
+    'de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f',
+  );
   const shared = '4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742';
   assert.equal(alice.deriveSecret(bob.publicKey).toString('hex'), shared);
   assert.equal(bob.deriveSecret(alice.publicKey).toString('hex'), shared);
@@ -123,7 +129,10 @@ test('bad peer keys end the handshake with illegal_parameter, never another exce
     offCurve[offCurve.length - 1]! ^= 0x01;
     assertIllegalParameter(() => share.deriveSecret(offCurve), `${g} off the curve`);
     // All-zero coordinates (not on the curve).
-    assertIllegalParameter(() => share.deriveSecret(Buffer.concat([hex('04'), Buffer.alloc(2 * size)])), `${g} zero`);
+    assertIllegalParameter(
+      () => share.deriveSecret(Buffer.concat([hex('04'), Buffer.alloc(2 * size)])),
+      `${g} zero`,
+    );
     // The same bytes labelled as compressed or hybrid are refused: RFC 8422 §5.1.2 uncompressed only.
     for (const form of [0x02, 0x03, 0x06, 0x07]) {
       const relabelled = Buffer.from(good);
@@ -131,7 +140,10 @@ test('bad peer keys end the handshake with illegal_parameter, never another exce
       assertIllegalParameter(() => share.deriveSecret(relabelled), `${g} form ${form}`);
     }
     // A genuine compressed point (right format, wrong length for us).
-    const compressed = Buffer.concat([Buffer.from([0x02 | (good[good.length - 1]! & 1)]), good.subarray(1, 1 + size)]);
+    const compressed = Buffer.concat([
+      Buffer.from([0x02 | (good[good.length - 1]! & 1)]),
+      good.subarray(1, 1 + size),
+    ]);
     assertIllegalParameter(() => share.deriveSecret(compressed), `${g} compressed`);
   }
   // X25519 low-order points give the all-zero shared secret (RFC 7748 §6.1, RFC 8422 §5.11).
@@ -142,5 +154,6 @@ test('bad peer keys end the handshake with illegal_parameter, never another exce
     'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
     'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
   ];
-  for (const p of lowOrder) assertIllegalParameter(() => x.deriveSecret(hex(p)), `x25519 low order ${p.slice(0, 8)}`);
+  for (const p of lowOrder)
+    assertIllegalParameter(() => x.deriveSecret(hex(p)), `x25519 low order ${p.slice(0, 8)}`);
 });

@@ -73,32 +73,41 @@ for (const h of OPENSSL_PSK_HANDSHAKES) {
     // RFC 6347 §4.2.6: the transcript is every handshake message with its 12-byte DTLS header, except the
     // first ClientHello and the HelloVerifyRequest.
     const plainHandshake = records.filter((r) => r.epoch === 0 && r.type === ContentType.handshake);
-    const hvrIndex = plainHandshake.findIndex((r) => handshakeType(r.fragment) === HandshakeType.hello_verify_request);
+    const hvrIndex = plainHandshake.findIndex(
+      (r) => handshakeType(r.fragment) === HandshakeType.hello_verify_request,
+    );
     assert.equal(hvrIndex, 1, 'OpenSSL did a cookie exchange');
     const transcript = plainHandshake.slice(hvrIndex + 1).map((r) => r.fragment);
-    assert.deepEqual(
-      transcript.map(handshakeType),
-      [
-        HandshakeType.client_hello,
-        HandshakeType.server_hello,
-        HandshakeType.server_hello_done,
-        HandshakeType.client_key_exchange,
-      ],
-    );
+    assert.deepEqual(transcript.map(handshakeType), [
+      HandshakeType.client_hello,
+      HandshakeType.server_hello,
+      HandshakeType.server_hello_done,
+      HandshakeType.client_key_exchange,
+    ]);
     const clientRandom = helloRandom(transcript[0]!);
     const serverRandom = helloRandom(transcript[1]!);
     assert.equal(clientRandom.toString('hex'), h.clientRandom);
 
     // RFC 7627 §4 + RFC 4279 §2: OpenSSL negotiated extended_master_secret.
     const sessionHash = transcriptHash(hash, transcript);
-    const masterSecret = computeExtendedMasterSecret(hash, pskPremasterSecret(Buffer.from(h.psk, 'hex')), sessionHash);
+    const masterSecret = computeExtendedMasterSecret(
+      hash,
+      pskPremasterSecret(Buffer.from(h.psk, 'hex')),
+      sessionHash,
+    );
     assert.equal(masterSecret.toString('hex'), h.masterSecret);
 
     const keys = expandKeys(suite, masterSecret, clientRandom, serverRandom);
     const clientCipher = createRecordCipher(suite, keys.clientWriteKey, keys.clientWriteIv);
     const serverCipher = createRecordCipher(suite, keys.serverWriteKey, keys.serverWriteIv);
     const open = (r: CapturedRecord) => {
-      const plaintext = (r.fromClient ? clientCipher : serverCipher).open(r.epoch, r.seq, r.type, r.version, r.fragment);
+      const plaintext = (r.fromClient ? clientCipher : serverCipher).open(
+        r.epoch,
+        r.seq,
+        r.type,
+        r.version,
+        r.fragment,
+      );
       assert.ok(plaintext, `record ${r.fromClient ? 'c2s' : 's2c'} epoch ${r.epoch} seq ${r.seq} opens`);
       return plaintext;
     };
@@ -117,7 +126,12 @@ for (const h of OPENSSL_PSK_HANDSHAKES) {
     assert.equal(handshakeType(serverFinished), HandshakeType.finished);
     assert.deepEqual(
       serverFinished.subarray(12),
-      computeVerifyData(hash, masterSecret, 'server finished', transcriptHash(hash, [...transcript, clientFinished])),
+      computeVerifyData(
+        hash,
+        masterSecret,
+        'server finished',
+        transcriptHash(hash, [...transcript, clientFinished]),
+      ),
     );
 
     const appRecord = encrypted.find((r) => r.type === ContentType.application_data)!;
@@ -139,7 +153,15 @@ for (const h of OPENSSL_PSK_HANDSHAKES) {
 
     // RFC 5705 exporter, as printed by both s_client and s_server (-keymatexport, no context).
     assert.equal(
-      exportKeyingMaterial(hash, masterSecret, clientRandom, serverRandom, h.exporterLabel, undefined, 20).toString('hex'),
+      exportKeyingMaterial(
+        hash,
+        masterSecret,
+        clientRandom,
+        serverRandom,
+        h.exporterLabel,
+        undefined,
+        20,
+      ).toString('hex'),
       h.exporterOutput,
     );
   });

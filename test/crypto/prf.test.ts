@@ -18,7 +18,13 @@ const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 // The TLS 1.2 PRF test vectors posted to the IETF TLS list (msg03416), as used by BearSSL's test_crypto.c,
 // the Go and Java tests and many others.
 test('PRF SHA-256 matches the IETF TLS list test vector', () => {
-  const out = prf('sha256', hex('9bbe436ba940f017b17652849a71db35'), 'test label', hex('a0ba9f936cda311827a6f796ffd5198c'), 100);
+  const out = prf(
+    'sha256',
+    hex('9bbe436ba940f017b17652849a71db35'),
+    'test label',
+    hex('a0ba9f936cda311827a6f796ffd5198c'),
+    100,
+  );
   assert.equal(
     out.toString('hex'),
     'e3f229ba727be17b8d122620557cd453c2aab21d07c3d495329b52d4e61edb5a' +
@@ -29,7 +35,13 @@ test('PRF SHA-256 matches the IETF TLS list test vector', () => {
 });
 
 test('PRF SHA-384 matches the IETF TLS list test vector', () => {
-  const out = prf('sha384', hex('b80b733d6ceefcdc71566ea48e5567df'), 'test label', hex('cd665cf6a8447dd6ff8b27555edb7465'), 148);
+  const out = prf(
+    'sha384',
+    hex('b80b733d6ceefcdc71566ea48e5567df'),
+    'test label',
+    hex('cd665cf6a8447dd6ff8b27555edb7465'),
+    148,
+  );
   assert.equal(
     out.toString('hex'),
     '7b0c18e9ced410ed1804f2cfa34a336a1c14dffb4900bb5fd7942107e81c83cd' +
@@ -43,7 +55,8 @@ test('PRF SHA-384 matches the IETF TLS list test vector', () => {
 test('PRF output is a prefix-consistent stream and honours any length', () => {
   const secret = hex('0102');
   const long = prf('sha256', secret, 'x', hex('03'), 70);
-  for (const n of [0, 1, 31, 32, 33, 64, 65]) assert.deepEqual(prf('sha256', secret, 'x', hex('03'), n), long.subarray(0, n));
+  for (const n of [0, 1, 31, 32, 33, 64, 65])
+    assert.deepEqual(prf('sha256', secret, 'x', hex('03'), n), long.subarray(0, n));
   // First block by hand from RFC 5246 §5: HMAC(secret, A(1) || label || seed), A(1) = HMAC(secret, label || seed).
   const labelSeed = Buffer.concat([Buffer.from('x'), hex('03')]);
   const a1 = createHmac('sha256', secret).update(labelSeed).digest();
@@ -56,7 +69,9 @@ const XARGS = {
   preMaster: hex('df4a291baa1eb7cfa6934b29b474baad2697e29f1f920dcc77c8a0a088447624'),
   clientRandom: hex('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'),
   serverRandom: hex('707172737475767778797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f'),
-  masterSecret: hex('916abf9da55973e13614ae0a3f5d3f37b023ba129aee02cc9134338127cd7049781c8e19fc1eb2a7387ac06ae237344c'),
+  masterSecret: hex(
+    '916abf9da55973e13614ae0a3f5d3f37b023ba129aee02cc9134338127cd7049781c8e19fc1eb2a7387ac06ae237344c',
+  ),
   // key_block in order: client MAC key (20), server MAC key (20), client key (16), server key (16), client IV
   // (16), server IV (16) for TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA; i.e. the first 104 bytes of
   // PRF(master_secret, "key expansion", server_random + client_random).
@@ -85,7 +100,10 @@ test('key expansion: AEAD suites take keys then IVs from the start of the publis
   assert.deepEqual(gcm.clientWriteIv, kb.subarray(32, 36));
   assert.deepEqual(gcm.serverWriteIv, kb.subarray(36, 40));
   // AES-128-CCM_8 has the same layout (RFC 6655 §3).
-  assert.deepEqual(expandKeys(suiteById(0xc0a8)!, XARGS.masterSecret, XARGS.clientRandom, XARGS.serverRandom), gcm);
+  assert.deepEqual(
+    expandKeys(suiteById(0xc0a8)!, XARGS.masterSecret, XARGS.clientRandom, XARGS.serverRandom),
+    gcm,
+  );
   // ChaCha20-Poly1305: 32-byte keys, 12-byte IVs (RFC 7905 §2).
   const chacha = expandKeys(suiteById(0xcca8)!, XARGS.masterSecret, XARGS.clientRandom, XARGS.serverRandom);
   assert.deepEqual(chacha.clientWriteKey, kb.subarray(0, 32));
@@ -104,7 +122,10 @@ test('key expansion of a SHA-384 suite uses the SHA-384 PRF with the RFC 5246 §
     Buffer.concat([XARGS.serverRandom, XARGS.clientRandom]),
     72,
   );
-  assert.deepEqual(Buffer.concat([keys.clientWriteKey, keys.serverWriteKey, keys.clientWriteIv, keys.serverWriteIv]), block);
+  assert.deepEqual(
+    Buffer.concat([keys.clientWriteKey, keys.serverWriteKey, keys.clientWriteIv, keys.serverWriteIv]),
+    block,
+  );
   assert.equal(keys.clientWriteKey.length, 32);
   assert.equal(keys.serverWriteIv.length, 4);
 });

@@ -19,7 +19,11 @@ test('CertificateRequest decodes both shapes and rejects bad lists', () => {
     b.certificateAuthorities.map((d) => d.toString('hex')),
     ['3003020101'],
   );
-  assert.throws(() => decodeCertificateRequest(hex('00 0002 0403 0000')), DecodeError, 'no certificate types');
+  assert.throws(
+    () => decodeCertificateRequest(hex('00 0002 0403 0000')),
+    DecodeError,
+    'no certificate types',
+  );
   assert.throws(() => decodeCertificateRequest(hex('01 40 0003 040304 0000')), DecodeError, 'odd algorithms');
   assert.throws(() => decodeCertificateRequest(hex('01 40 0000 0000')), DecodeError, 'no algorithms');
   assert.throws(() => decodeCertificateRequest(hex('01 40 0002 0403 0002 0000')), DecodeError, 'empty DN');

@@ -20,5 +20,11 @@ test('Certificate decodes a list, an empty list, and rejects empty entries', () 
   assert.throws(() => decodeCertificate(hex('000000 00')), DecodeError, 'trailing byte');
   assert.throws(() => encodeCertificate({ certificateList: [Buffer.alloc(0)] }), RangeError);
   checkPrefixesRejected(decodeCertificate, TWO, 'Certificate');
-  checkCodec({ label: 'Certificate', decode: decodeCertificate, encode: encodeCertificate, valid: [TWO], seed: 500 });
+  checkCodec({
+    label: 'Certificate',
+    decode: decodeCertificate,
+    encode: encodeCertificate,
+    valid: [TWO],
+    seed: 500,
+  });
 });

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeClientHello, encodeClientHello, replaceClientHelloCookie } from '../../src/wire/client-hello.js';
+import {
+  decodeClientHello,
+  encodeClientHello,
+  replaceClientHelloCookie,
+} from '../../src/wire/client-hello.js';
 import { DecodeError } from '../../src/wire/errors.js';
 import { checkCodec, checkPrefixesRejected, hex } from './decode-robustness.js';
 
@@ -61,7 +65,8 @@ test('structural violations are DecodeErrors', () => {
     'a single byte where extensions would start': `${HEAD} 00 00 ${SUITES_AND_COMPRESSION} 00`,
     'duplicate extension': `${HEAD} 00 00 ${SUITES_AND_COMPRESSION} 0008 0017 0000 0017 0000`,
   };
-  for (const [what, bytes] of Object.entries(bad)) assert.throws(() => decodeClientHello(hex(bytes)), DecodeError, what);
+  for (const [what, bytes] of Object.entries(bad))
+    assert.throws(() => decodeClientHello(hex(bytes)), DecodeError, what);
 });
 
 test('encoder refuses values the decoder would reject', () => {

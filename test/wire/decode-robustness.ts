@@ -67,7 +67,8 @@ function mutate(rand: () => number, seed: Buffer): Buffer {
     return Buffer.concat([b.subarray(0, at), extra, b.subarray(at)]);
   }
   // set one byte to a boundary value: the likeliest way to hit a length field's edge
-  if (b.length > 0) b[Math.floor(rand() * b.length)] = [0, 1, 0x7f, 0x80, 0xfe, 0xff][Math.floor(rand() * 6)]!;
+  if (b.length > 0)
+    b[Math.floor(rand() * b.length)] = [0, 1, 0x7f, 0x80, 0xfe, 0xff][Math.floor(rand() * 6)]!;
   return b;
 }
 

@@ -50,12 +50,23 @@ test('extension list: order and unknown extensions are kept raw (RFC 5246 §7.4.
   assert.equal(findExtension(exts, ExtensionType.use_srtp), undefined);
   assert.equal(encodeExtensions(exts).toString('hex'), block.toString('hex'));
   assert.equal(encodeExtensions([]).toString('hex'), '0000');
-  checkCodec({ label: 'extensions', decode: decodeExtensions, encode: encodeExtensions, valid: [block], seed: 100 });
+  checkCodec({
+    label: 'extensions',
+    decode: decodeExtensions,
+    encode: encodeExtensions,
+    valid: [block],
+    seed: 100,
+  });
 });
 
 test('duplicate extensions are a decode error, and the encoder refuses them', () => {
   assert.throws(() => decodeExtensions(hex('0008 0017 0000 0017 0000')), DecodeError);
-  assert.throws(() => encodeExtensions([{ type: 23, data: Buffer.alloc(0) }, { type: 23, data: Buffer.alloc(0) }]));
+  assert.throws(() =>
+    encodeExtensions([
+      { type: 23, data: Buffer.alloc(0) },
+      { type: 23, data: Buffer.alloc(0) },
+    ]),
+  );
   // declared data length runs past the list
   assert.throws(() => decodeExtensions(hex('0006 0017 0003 00')), DecodeError);
   // list length shorter than its content leaves trailing bytes
@@ -70,9 +81,19 @@ test('server_name (RFC 6066 §3)', () => {
   assert.equal(encodeServerNameList(names).toString('hex'), v.toString('hex'));
   assert.throws(() => decodeServerNameList(hex('0000')), DecodeError);
   assert.throws(() => decodeServerNameList(hex('0003 00 0000')), DecodeError, 'empty HostName');
-  assert.throws(() => decodeServerNameList(Buffer.alloc(0)), DecodeError, 'the ServerHello form is not a list');
+  assert.throws(
+    () => decodeServerNameList(Buffer.alloc(0)),
+    DecodeError,
+    'the ServerHello form is not a list',
+  );
   assert.throws(() => encodeServerNameList([{ nameType: 0, name: 'caf\u20ac' }]), RangeError);
-  checkCodec({ label: 'server_name', decode: decodeServerNameList, encode: encodeServerNameList, valid: [v], seed: 101 });
+  checkCodec({
+    label: 'server_name',
+    decode: decodeServerNameList,
+    encode: encodeServerNameList,
+    valid: [v],
+    seed: 101,
+  });
 });
 
 test('supported_groups and signature_algorithms (u16 lists)', () => {
@@ -81,7 +102,13 @@ test('supported_groups and signature_algorithms (u16 lists)', () => {
   assert.equal(encodeSupportedGroups([0x11ec, 29, 23, 24]).toString('hex'), groups.toString('hex'));
   assert.throws(() => decodeSupportedGroups(hex('0003 001d 00')), DecodeError, 'odd length');
   assert.throws(() => decodeSupportedGroups(hex('0000')), DecodeError, 'empty list');
-  checkCodec({ label: 'groups', decode: decodeSupportedGroups, encode: encodeSupportedGroups, valid: [groups], seed: 102 });
+  checkCodec({
+    label: 'groups',
+    decode: decodeSupportedGroups,
+    encode: encodeSupportedGroups,
+    valid: [groups],
+    seed: 102,
+  });
 
   const sigs = hex('0006 0403 0804 0401');
   assert.deepEqual(decodeSignatureAlgorithms(sigs), [0x0403, 0x0804, 0x0401]);
@@ -100,22 +127,34 @@ test('ec_point_formats (RFC 8422 §5.1.2)', () => {
   assert.deepEqual(decodeEcPointFormats(v), [0]);
   assert.equal(encodeEcPointFormats([0]).toString('hex'), '0100');
   assert.throws(() => decodeEcPointFormats(hex('00')), DecodeError);
-  checkCodec({ label: 'ec_point_formats', decode: decodeEcPointFormats, encode: encodeEcPointFormats, valid: [v], seed: 104 });
+  checkCodec({
+    label: 'ec_point_formats',
+    decode: decodeEcPointFormats,
+    encode: encodeEcPointFormats,
+    valid: [v],
+    seed: 104,
+  });
 });
 
 test('use_srtp (RFC 5764 §4.1.1)', () => {
   // SRTP_AEAD_AES_128_GCM (0x0007), SRTP_AES128_CM_HMAC_SHA1_80 (0x0001), empty MKI.
   const v = hex('0004 0007 0001 00');
-  assert.deepEqual(
-    (({ profiles, mki }) => ({ profiles, mki: mki.toString('hex') }))(decodeUseSrtp(v)),
-    { profiles: [7, 1], mki: '' },
-  );
+  assert.deepEqual((({ profiles, mki }) => ({ profiles, mki: mki.toString('hex') }))(decodeUseSrtp(v)), {
+    profiles: [7, 1],
+    mki: '',
+  });
   const withMki = hex('0002 0001 03 aabbcc');
   assert.equal(decodeUseSrtp(withMki).mki.toString('hex'), 'aabbcc');
   assert.equal(encodeUseSrtp({ profiles: [1], mki: hex('aabbcc') }).toString('hex'), withMki.toString('hex'));
   assert.throws(() => decodeUseSrtp(hex('0003 000100 00')), DecodeError, 'odd profile list');
   assert.throws(() => decodeUseSrtp(hex('0002 0001')), DecodeError, 'missing MKI');
-  checkCodec({ label: 'use_srtp', decode: decodeUseSrtp, encode: encodeUseSrtp, valid: [v, withMki], seed: 105 });
+  checkCodec({
+    label: 'use_srtp',
+    decode: decodeUseSrtp,
+    encode: encodeUseSrtp,
+    valid: [v, withMki],
+    seed: 105,
+  });
 });
 
 test('application_layer_protocol_negotiation (RFC 7301 §3.1)', () => {

@@ -13,5 +13,11 @@ test('Finished carries exactly 12 bytes of verify_data', () => {
   assert.throws(() => decodeFinished(hex(`${FIN.toString('hex')}00`)), DecodeError);
   assert.throws(() => decodeFinished(Buffer.alloc(0)), DecodeError);
   checkPrefixesRejected(decodeFinished, FIN, 'Finished');
-  checkCodec({ label: 'Finished', decode: (b) => decodeFinished(b), encode: encodeFinished, valid: [FIN], seed: 1100 });
+  checkCodec({
+    label: 'Finished',
+    decode: (b) => decodeFinished(b),
+    encode: encodeFinished,
+    valid: [FIN],
+    seed: 1100,
+  });
 });

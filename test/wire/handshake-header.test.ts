@@ -19,14 +19,17 @@ test('a single unfragmented message decodes', () => {
   assert.equal(HANDSHAKE_HEADER_LENGTH, 12);
   const [f, ...rest] = parseHandshakeFragments(SERVER_HELLO_DONE);
   assert.equal(rest.length, 0);
-  assert.deepEqual({ ...f!, body: f!.body.toString('hex') }, {
-    msgType: 14,
-    length: 0,
-    messageSeq: 5,
-    fragmentOffset: 0,
-    fragmentLength: 0,
-    body: '',
-  });
+  assert.deepEqual(
+    { ...f!, body: f!.body.toString('hex') },
+    {
+      msgType: 14,
+      length: 0,
+      messageSeq: 5,
+      fragmentOffset: 0,
+      fragmentLength: 0,
+      body: '',
+    },
+  );
 });
 
 test('several fragments in one record decode in order and re-encode to the same bytes', () => {
@@ -47,7 +50,10 @@ test('several fragments in one record decode in order and re-encode to the same 
 test('encodeHandshakeMessage is the unfragmented form (RFC 6347 §4.2.6)', () => {
   const m = encodeHandshakeMessage(20, 3, hex('000102030405060708090a0b'));
   assert.equal(m.toString('hex'), `14 00000c 0003 000000 00000c 000102030405060708090a0b`.replace(/ /g, ''));
-  assert.equal(encodeHandshakeMessage(14, 5, Buffer.alloc(0)).toString('hex'), SERVER_HELLO_DONE.toString('hex'));
+  assert.equal(
+    encodeHandshakeMessage(14, 5, Buffer.alloc(0)).toString('hex'),
+    SERVER_HELLO_DONE.toString('hex'),
+  );
 });
 
 test('fragments outside the message or with a short body are rejected', () => {
@@ -58,15 +64,31 @@ test('fragments outside the message or with a short body are rejected', () => {
   // trailing bytes that are not a whole header
   assert.throws(() => parseHandshakeFragments(Buffer.concat([SERVER_HELLO_DONE, hex('0e00')])), DecodeError);
   assert.throws(() => parseHandshakeFragments(Buffer.alloc(0)), DecodeError);
-  assert.throws(() => encodeHandshakeFragment({ msgType: 1, length: 2, messageSeq: 0, fragmentOffset: 1, body: hex('0102') }));
   assert.throws(() =>
-    encodeHandshakeFragment({ msgType: 1, length: 2, messageSeq: 0, fragmentOffset: 0, fragmentLength: 1, body: hex('0102') }),
+    encodeHandshakeFragment({ msgType: 1, length: 2, messageSeq: 0, fragmentOffset: 1, body: hex('0102') }),
+  );
+  assert.throws(() =>
+    encodeHandshakeFragment({
+      msgType: 1,
+      length: 2,
+      messageSeq: 0,
+      fragmentOffset: 0,
+      fragmentLength: 1,
+      body: hex('0102'),
+    }),
   );
 });
 
 test('prefixes and fuzz raise only DecodeError', () => {
   const record = Buffer.concat([FINISHED_TAIL, SERVER_HELLO_DONE]);
   checkPrefixes(parseHandshakeFragments, record, 'handshake fragments');
-  const encode = (fs: ReturnType<typeof parseHandshakeFragments>) => Buffer.concat(fs.map(encodeHandshakeFragment));
-  fuzzDecoder({ label: 'handshake fragments', decode: parseHandshakeFragments, encode, valid: [record], seed: 12 });
+  const encode = (fs: ReturnType<typeof parseHandshakeFragments>) =>
+    Buffer.concat(fs.map(encodeHandshakeFragment));
+  fuzzDecoder({
+    label: 'handshake fragments',
+    decode: parseHandshakeFragments,
+    encode,
+    valid: [record],
+    seed: 12,
+  });
 });

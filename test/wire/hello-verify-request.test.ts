@@ -11,10 +11,16 @@ test('HelloVerifyRequest decodes, encodes and rejects bad lengths', () => {
   const v = decodeHelloVerifyRequest(HVR);
   assert.equal(v.serverVersion, 0xfeff);
   assert.equal(v.cookie.toString('hex'), 'deadbeef');
-  assert.equal(encodeHelloVerifyRequest({ serverVersion: 0xfefd, cookie: Buffer.alloc(0) }).toString('hex'), 'fefd00');
+  assert.equal(
+    encodeHelloVerifyRequest({ serverVersion: 0xfefd, cookie: Buffer.alloc(0) }).toString('hex'),
+    'fefd00',
+  );
   assert.throws(() => decodeHelloVerifyRequest(hex('feff 04 deadbeef 00')), DecodeError);
   assert.throws(() => decodeHelloVerifyRequest(hex('feff 05 deadbeef')), DecodeError);
-  assert.throws(() => encodeHelloVerifyRequest({ serverVersion: 0xfeff, cookie: Buffer.alloc(256) }), RangeError);
+  assert.throws(
+    () => encodeHelloVerifyRequest({ serverVersion: 0xfeff, cookie: Buffer.alloc(256) }),
+    RangeError,
+  );
   checkPrefixesRejected(decodeHelloVerifyRequest, HVR, 'HelloVerifyRequest');
   checkCodec({
     label: 'HelloVerifyRequest',

@@ -35,7 +35,10 @@ test('record header decodes field by field', () => {
 test('encodeRecord produces the hand-built bytes', () => {
   const r = encodeRecord({ type: 22, version: 0xfefd, epoch: 0, sequenceNumber: 1 }, hex('010203'));
   assert.equal(r.toString('hex'), HANDSHAKE_RECORD.toString('hex'));
-  const a = encodeRecord({ type: 23, version: 0xfefd, epoch: 1, sequenceNumber: 0x0102_0304_0506 }, hex('aabb'));
+  const a = encodeRecord(
+    { type: 23, version: 0xfefd, epoch: 1, sequenceNumber: 0x0102_0304_0506 },
+    hex('aabb'),
+  );
   assert.equal(a.toString('hex'), APP_RECORD.toString('hex'));
 });
 
@@ -44,13 +47,23 @@ test('the full 48-bit sequence number range round-trips and beyond it is refused
   const r = encodeRecord({ type: 23, version: 0xfefd, epoch: 0xffff, sequenceNumber: max }, Buffer.alloc(0));
   assert.equal(r.subarray(3, 11).toString('hex'), 'ffffffffffffffff');
   assert.equal(decodeRecordHeader(r).sequenceNumber, max);
-  assert.throws(() => encodeRecord({ type: 23, version: 0xfefd, epoch: 0, sequenceNumber: max + 1 }, Buffer.alloc(0)));
-  assert.throws(() => encodeRecord({ type: 23, version: 0xfefd, epoch: 0x10000, sequenceNumber: 0 }, Buffer.alloc(0)));
+  assert.throws(() =>
+    encodeRecord({ type: 23, version: 0xfefd, epoch: 0, sequenceNumber: max + 1 }, Buffer.alloc(0)),
+  );
+  assert.throws(() =>
+    encodeRecord({ type: 23, version: 0xfefd, epoch: 0x10000, sequenceNumber: 0 }, Buffer.alloc(0)),
+  );
 });
 
 test('writeRecordHeader packs a header in place at an offset', () => {
   const buf = Buffer.alloc(2 + 13 + 3, 0xee);
-  const next = writeRecordHeader(buf, 2, { type: 22, version: 0xfefd, epoch: 0, sequenceNumber: 1, length: 3 });
+  const next = writeRecordHeader(buf, 2, {
+    type: 22,
+    version: 0xfefd,
+    epoch: 0,
+    sequenceNumber: 1,
+    length: 3,
+  });
   assert.equal(next, 15);
   hex('010203').copy(buf, next);
   assert.equal(buf.subarray(2).toString('hex'), HANDSHAKE_RECORD.toString('hex'));
@@ -121,7 +134,8 @@ test('parseDatagram never throws on random input and its records tile a prefix o
     const junk = Buffer.alloc(Math.floor(rand() * 30));
     for (let j = 0; j < junk.length; j++) junk[j] = Math.floor(rand() * 256);
     const datagram = Buffer.concat([...parts, junk]);
-    if (rand() < 0.3 && datagram.length > 0) datagram[Math.floor(rand() * datagram.length)] = Math.floor(rand() * 256);
+    if (rand() < 0.3 && datagram.length > 0)
+      datagram[Math.floor(rand() * datagram.length)] = Math.floor(rand() * 256);
     const { records, malformed } = parseDatagram(datagram);
     const consumed = Buffer.concat(records.map((r) => r.raw));
     assert.equal(consumed.toString('hex'), datagram.subarray(0, consumed.length).toString('hex'));

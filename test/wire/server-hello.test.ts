@@ -8,7 +8,9 @@ import { checkCodec, hex } from './decode-robustness.js';
 // compression null, extensions extended_master_secret + renegotiation_info(00).
 const RANDOM = Buffer.from(Array.from({ length: 32 }, (_, i) => 0x20 + i));
 const SESSION = 'cd'.repeat(32);
-const WITH_EXTENSIONS = hex(`fefd ${RANDOM.toString('hex')} 20 ${SESSION} c02b 00 0009 0017 0000 ff01 0001 00`);
+const WITH_EXTENSIONS = hex(
+  `fefd ${RANDOM.toString('hex')} 20 ${SESSION} c02b 00 0009 0017 0000 ff01 0001 00`,
+);
 const WITHOUT_EXTENSIONS = hex(`fefd ${RANDOM.toString('hex')} 00 c02f 00`);
 
 test('decodes the hand-built ServerHello', () => {
@@ -28,9 +30,15 @@ test('decodes the hand-built ServerHello', () => {
 });
 
 test('violations are DecodeErrors; encoder checks lengths', () => {
-  assert.throws(() => decodeServerHello(hex(`fefd ${RANDOM.toString('hex')} 21 ${'00'.repeat(33)} c02f 00`)), DecodeError);
+  assert.throws(
+    () => decodeServerHello(hex(`fefd ${RANDOM.toString('hex')} 21 ${'00'.repeat(33)} c02f 00`)),
+    DecodeError,
+  );
   assert.throws(() => decodeServerHello(hex(`fefd ${RANDOM.toString('hex')} 00 c02f 00 00`)), DecodeError);
-  assert.throws(() => decodeServerHello(hex(`fefd ${RANDOM.toString('hex')} 00 c02f 00 0004 0017 0000 00`)), DecodeError);
+  assert.throws(
+    () => decodeServerHello(hex(`fefd ${RANDOM.toString('hex')} 00 c02f 00 0004 0017 0000 00`)),
+    DecodeError,
+  );
   const sh = decodeServerHello(WITHOUT_EXTENSIONS);
   assert.throws(() => encodeServerHello({ ...sh, random: Buffer.alloc(33) }), RangeError);
   assert.throws(() => encodeServerHello({ ...sh, sessionId: Buffer.alloc(33) }), RangeError);

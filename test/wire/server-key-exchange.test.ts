@@ -61,7 +61,10 @@ test('ECDHE_PSK form (RFC 5489 §2)', () => {
   assert.equal(x.identityHint.toString(), 'hint');
   assert.equal(x.params.namedCurve, 29);
   assert.equal(x.params.publicKey.toString('hex'), POINT);
-  assert.throws(() => decodeEcdhePskServerKeyExchange(hex(`${ECDHE_PSK.toString('hex')} 0403 0000`)), DecodeError);
+  assert.throws(
+    () => decodeEcdhePskServerKeyExchange(hex(`${ECDHE_PSK.toString('hex')} 0403 0000`)),
+    DecodeError,
+  );
   checkPrefixesRejected(decodeEcdhePskServerKeyExchange, ECDHE_PSK, 'ECDHE_PSK ServerKeyExchange');
   checkCodec({
     label: 'ECDHE_PSK ServerKeyExchange',

@@ -1,0 +1,387 @@
+import { DtlsError } from '../errors.js';
+import { type HandshakeMessage, Reassembler } from '../handshake/reassembler.js';
+import { ContentType, HandshakeType, ProtocolVersion } from '../wire/constants.js';
+import { type ClientHello, decodeClientHello } from '../wire/client-hello.js';
+import { DecodeError } from '../wire/errors.js';
+import { encodeHandshakeMessage, parseHandshakeFragments } from '../wire/handshake-header.js';
+import { encodeHelloVerifyRequest } from '../wire/hello-verify-request.js';
+import { encodeRecord, parseDatagram } from '../wire/record.js';
+import { type EngineConfig, resolveConfig } from './config.js';
+import { DtlsConnection } from './connection.js';
+import { CookieJar } from './cookie.js';
+import type { DtlsEvent } from './events.js';
+
+/** Where a datagram came from or goes to. The endpoint never interprets it beyond `address`/`port`. */
+export interface PeerAddress {
+  address: string;
+  port: number;
+  family?: 'IPv4' | 'IPv6';
+}
+
+export interface ServerLimits {
+  /** Peers with state at once (handshaking or connected). */
+  maxPeers: number;
+  /** Peers in the middle of a handshake at once (after a valid cookie). */
+  maxHandshakes: number;
+  /** Fragmented first ClientHellos being reassembled at once, across all addresses. */
+  maxPendingHellos: number;
+  /** Largest ClientHello accepted (Chromium's, with a post-quantum key share, is ~1.4 KB). */
+  maxHelloLength: number;
+  /** A partial ClientHello not completed in this time is forgotten. */
+  pendingHelloTtlMs: number;
+  /** An established peer silent this long is dropped. */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: ServerLimits = {
+  maxPeers: 100_000,
+  maxHandshakes: 10_000,
+  maxPendingHellos: 1024,
+  maxHelloLength: 8192,
+  pendingHelloTtlMs: 5_000,
+  idleTimeoutMs: 300_000,
+};
+
+export interface ServerEndpointConfig extends Omit<EngineConfig, 'role'> {
+  /** HelloVerifyRequest cookies (RFC 6347 §4.2.1), on by default. */
+  cookies?: boolean;
+  /** Secret for cookies; share it between processes behind one address. Random by default. */
+  cookieSecret?: Buffer;
+  /** How often the cookie secret rotates (default 60 s). */
+  cookieRotationMs?: number;
+  /** Clock for cookie periods; defaults to `now`. Use wall-clock time when several processes share the secret. */
+  cookieClock?: () => number;
+  serverLimits?: Partial<ServerLimits>;
+}
+
+/** Endpoint outputs: per-peer connection events, and the endpoint's own notices. */
+export type EndpointEvent =
+  | { type: 'connection-event'; peer: PeerAddress; connection: DtlsConnection; event: DtlsEvent }
+  | { type: 'peer-removed'; peer: PeerAddress; connection: DtlsConnection; reason: 'closed' | 'failed' | 'idle' | 'replaced' | 'server-closed' };
+
+interface PeerState {
+  peer: PeerAddress;
+  connection: DtlsConnection;
+  /** A new handshake from the same address (a rebooted client, RFC 6347 §4.2.8), not yet complete. */
+  successor?: DtlsConnection;
+  lastActivity: number;
+}
+
+interface PendingHello {
+  reassembler: Reassembler;
+  firstSeen: number;
+  recordSeq: number;
+}
+
+/** Endpoint-wide counters, for tests, the CLI and the reliability figures. */
+export interface EndpointStats {
+  helloVerifyRequestsSent: number;
+  connectionsCreated: number;
+  datagramsDropped: number;
+  hellosRefusedAtLimit: number;
+}
+
+function peerKey(p: PeerAddress): string {
+  return `${p.address}|${p.port}`;
+}
+
+/**
+ * A DTLS server over one datagram transport, sans-IO. It answers ClientHellos without a valid cookie
+ * statelessly (allocating nothing per peer), creates a DtlsConnection per peer once the cookie comes
+ * back, and routes each datagram to its peer's connection. Every peer is independent: a silent or
+ * hostile one costs only its own bounded state.
+ */
+export class DtlsServerEndpoint {
+  private readonly peers = new Map<string, PeerState>();
+  private readonly pendingHellos = new Map<string, PendingHello>();
+  private readonly outbox: { peer: PeerAddress; data: Buffer }[] = [];
+  private readonly events: EndpointEvent[] = [];
+  private readonly cookies: CookieJar | undefined;
+  private readonly limits: ServerLimits;
+  private readonly connectionConfig: Omit<EngineConfig, 'role'>;
+  private nextDeadline: number | undefined;
+  private closed = false;
+  readonly stats: EndpointStats = {
+    helloVerifyRequestsSent: 0,
+    connectionsCreated: 0,
+    datagramsDropped: 0,
+    hellosRefusedAtLimit: 0,
+  };
+
+  constructor(private readonly config: ServerEndpointConfig) {
+    const resolved = resolveConfig({ ...config, role: 'server' }); // validates options up front
+    if (usesCertificateOnly(resolved.suites.map((s) => s.keyExchange)) && !config.identity) {
+      throw new DtlsError('invalid_argument', 'a server with certificate suites needs an identity (cert and key)');
+    }
+    this.limits = { ...DEFAULT_SERVER_LIMITS, ...config.serverLimits };
+    this.cookies =
+      config.cookies === false ? undefined : new CookieJar(config.cookieSecret, resolved.random, config.cookieRotationMs);
+    const { cookies: _c, cookieSecret: _s, cookieRotationMs: _r, cookieClock: _k, serverLimits: _l, ...rest } = config;
+    this.connectionConfig = rest;
+  }
+
+  get peerCount(): number {
+    return this.peers.size;
+  }
+
+  get pendingHelloCount(): number {
+    return this.pendingHellos.size;
+  }
+
+  connectionFor(peer: PeerAddress): DtlsConnection | undefined {
+    return this.peers.get(peerKey(peer))?.connection;
+  }
+
+  // ---- inputs -----------------------------------------------------------------------------------
+
+  handleDatagram(data: Uint8Array, peer: PeerAddress, now: number): void {
+    if (this.closed) return;
+    const key = peerKey(peer);
+    const st = this.peers.get(key);
+    if (st) {
+      st.lastActivity = now;
+      if (st.connection.state === 'connected' && this.looksLikeNewClientHello(data)) {
+        // RFC 6347 §4.2.8: a client that lost its state starts over from the same address. Run the
+        // cookie exchange; the old association lives on until the new handshake completes.
+        if (!st.successor) {
+          const hello = this.statelessHello(data, peer, key, now);
+          // A late copy of the ClientHello that started the current association is not a new handshake.
+          const stale = hello && st.connection.clientRandom?.equals(decodeClientHello(hello.body).random);
+          if (hello && !stale) st.successor = DtlsConnection.server(this.connectionConfig, now, hello);
+          if (st.successor) this.drain(st, st.successor);
+          return;
+        }
+      }
+      st.connection.handleDatagram(data, now);
+      if (st.successor) st.successor.handleDatagram(data, now);
+      this.afterInput(st, now);
+      return;
+    }
+    const hello = this.statelessHello(data, peer, key, now);
+    if (!hello) return;
+    if (this.peers.size >= this.limits.maxPeers || this.handshakingCount() >= this.limits.maxHandshakes) {
+      this.stats.hellosRefusedAtLimit++;
+      return;
+    }
+    const connection = DtlsConnection.server(this.connectionConfig, now, hello);
+    this.stats.connectionsCreated++;
+    const ps: PeerState = { peer, connection, lastActivity: now };
+    this.peers.set(key, ps);
+    this.afterInput(ps, now);
+  }
+
+  handleTimeout(now: number): void {
+    this.nextDeadline = undefined;
+    for (const [key, p] of this.pendingHellos) {
+      if (now - p.firstSeen >= this.limits.pendingHelloTtlMs) this.pendingHellos.delete(key);
+    }
+    for (const st of [...this.peers.values()]) {
+      st.connection.handleTimeout(now);
+      st.successor?.handleTimeout(now);
+      if (st.connection.state === 'connected' && now - st.lastActivity >= this.limits.idleTimeoutMs) {
+        this.remove(st, 'idle');
+        continue;
+      }
+      this.afterInput(st, now);
+    }
+  }
+
+  /** Close every session with close_notify and forget every peer. */
+  close(now: number): void {
+    if (this.closed) return;
+    for (const st of [...this.peers.values()]) {
+      st.connection.close(now);
+      st.successor?.close(now);
+      this.drain(st, st.connection);
+      this.remove(st, 'server-closed');
+    }
+    this.pendingHellos.clear();
+    this.closed = true;
+  }
+
+  // ---- outputs ----------------------------------------------------------------------------------
+
+  pollTransmit(): { peer: PeerAddress; data: Buffer } | undefined {
+    return this.outbox.shift();
+  }
+
+  pollEvent(): EndpointEvent | undefined {
+    return this.events.shift();
+  }
+
+  /** Earliest deadline of any peer (may be early; handleTimeout then recomputes it). */
+  pollTimeout(): number | undefined {
+    let t = this.nextDeadline;
+    if (this.pendingHellos.size > 0) {
+      for (const p of this.pendingHellos.values()) {
+        const d = p.firstSeen + this.limits.pendingHelloTtlMs;
+        if (t === undefined || d < t) t = d;
+        break; // insertion order: the first is the oldest
+      }
+    }
+    return t;
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  private handshakingCount(): number {
+    let n = 0;
+    for (const st of this.peers.values()) if (st.connection.state === 'handshaking') n++;
+    return n;
+  }
+
+  /** Cheap check: an epoch-0 handshake record whose first fragment is a client_hello. */
+  private looksLikeNewClientHello(data: Uint8Array): boolean {
+    return (
+      data.length >= 25 &&
+      data[0] === ContentType.handshake &&
+      data[3] === 0 &&
+      data[4] === 0 &&
+      data[13] === HandshakeType.client_hello
+    );
+  }
+
+  /**
+   * The stateless part of RFC 6347 §4.2.1. Returns the ClientHello to start a connection with, or
+   * undefined after answering with a HelloVerifyRequest (or dropping garbage). Nothing is stored for
+   * the peer but, for a ClientHello split over several datagrams, its bounded reassembly.
+   */
+  private statelessHello(data: Uint8Array, peer: PeerAddress, key: string, now: number): HandshakeMessage | undefined {
+    const { records } = parseDatagram(data);
+    let message: { msg: HandshakeMessage; recordSeq: number } | undefined;
+    for (const r of records) {
+      if (r.type !== ContentType.handshake || r.epoch !== 0) continue;
+      let frags: ReturnType<typeof parseHandshakeFragments>;
+      try {
+        frags = parseHandshakeFragments(r.fragment);
+      } catch (e) {
+        if (e instanceof DecodeError) continue;
+        throw e;
+      }
+      for (const f of frags) {
+        if (f.msgType !== HandshakeType.client_hello || f.messageSeq > 1) continue;
+        if (f.length > this.limits.maxHelloLength) continue;
+        if (f.fragmentOffset === 0 && f.fragmentLength === f.length) {
+          message = { msg: { msgType: f.msgType, messageSeq: f.messageSeq, body: Buffer.from(f.body), epoch: 0 }, recordSeq: r.sequenceNumber };
+          this.pendingHellos.delete(key);
+          break;
+        }
+        const done = this.addHelloFragment(key, f, r.sequenceNumber, now);
+        if (done) message = done;
+      }
+      if (message) break;
+    }
+    if (!message) {
+      this.stats.datagramsDropped++;
+      return undefined;
+    }
+    let hello: ClientHello;
+    try {
+      hello = decodeClientHello(message.msg.body);
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      this.stats.datagramsDropped++;
+      return undefined;
+    }
+    if (!this.cookies) return message.msg;
+    const cookieNow = this.config.cookieClock ? this.config.cookieClock() : now;
+    if (hello.cookie.length > 0 && this.cookies.verify(cookieNow, key, message.msg.body, hello.cookie)) return message.msg;
+    const cookie = this.cookies.issue(cookieNow, key, message.msg.body);
+    // RFC 6347 §4.2.1: HelloVerifyRequest carries version DTLS 1.0 whatever is negotiated later, reuses
+    // the ClientHello's record sequence number, and must be small (it answers an unverified address).
+    const body = encodeHelloVerifyRequest({ serverVersion: ProtocolVersion.DTLS1_0, cookie });
+    const record = encodeRecord(
+      {
+        type: ContentType.handshake,
+        version: ProtocolVersion.DTLS1_0,
+        epoch: 0,
+        sequenceNumber: message.recordSeq,
+      },
+      encodeHandshakeMessage(HandshakeType.hello_verify_request, message.msg.messageSeq, body),
+    );
+    if (record.length > data.length) {
+      // Never answer with more bytes than the unverified peer sent (no amplification).
+      this.stats.datagramsDropped++;
+      return undefined;
+    }
+    this.outbox.push({ peer, data: record });
+    this.stats.helloVerifyRequestsSent++;
+    return undefined;
+  }
+
+  private addHelloFragment(
+    key: string,
+    f: ReturnType<typeof parseHandshakeFragments>[number],
+    recordSeq: number,
+    now: number,
+  ): { msg: HandshakeMessage; recordSeq: number } | undefined {
+    let p = this.pendingHellos.get(key);
+    if (p && p.reassembler.expectedSeq !== f.messageSeq) {
+      this.pendingHellos.delete(key);
+      p = undefined;
+    }
+    if (!p) {
+      if (this.pendingHellos.size >= this.limits.maxPendingHellos) {
+        // Bounded across all peers: the oldest partial hello makes room.
+        const oldest = this.pendingHellos.keys().next().value;
+        if (oldest !== undefined) this.pendingHellos.delete(oldest);
+      }
+      p = {
+        reassembler: new Reassembler(f.messageSeq, { maxMessageLength: this.limits.maxHelloLength, maxMessagesAhead: 1 }),
+        firstSeen: now,
+        recordSeq,
+      };
+      this.pendingHellos.set(key, p);
+    }
+    if (p.reassembler.add(f, 0) !== 'accepted') return undefined;
+    const msg = p.reassembler.poll();
+    if (!msg) return undefined;
+    this.pendingHellos.delete(key);
+    return { msg, recordSeq: Math.max(p.recordSeq, recordSeq) };
+  }
+
+  private afterInput(st: PeerState, now: number): void {
+    this.drain(st, st.connection);
+    if (st.successor) {
+      this.drain(st, st.successor);
+      if (st.successor.state === 'connected') {
+        // The rebooted client finished its new handshake: it replaces the old association.
+        const old = st.connection;
+        st.connection = st.successor;
+        st.successor = undefined;
+        this.events.push({ type: 'peer-removed', peer: st.peer, connection: old, reason: 'replaced' });
+      } else if (st.successor.state === 'failed' || st.successor.state === 'closed') {
+        st.successor = undefined;
+      }
+    }
+    const state = st.connection.state;
+    if (state === 'failed' || state === 'closed') {
+      this.remove(st, state);
+      return;
+    }
+    const d = st.connection.pollTimeout();
+    if (d !== undefined && (this.nextDeadline === undefined || d < this.nextDeadline)) this.nextDeadline = d;
+    if (state === 'connected') {
+      const idle = st.lastActivity + this.limits.idleTimeoutMs;
+      if (this.nextDeadline === undefined || idle < this.nextDeadline) this.nextDeadline = idle;
+    }
+    void now;
+  }
+
+  private drain(st: PeerState, c: DtlsConnection): void {
+    for (let d = c.pollTransmit(); d; d = c.pollTransmit()) this.outbox.push({ peer: st.peer, data: d });
+    for (let e = c.pollEvent(); e; e = c.pollEvent()) {
+      this.events.push({ type: 'connection-event', peer: st.peer, connection: c, event: e });
+    }
+  }
+
+  private remove(st: PeerState, reason: 'closed' | 'failed' | 'idle' | 'server-closed'): void {
+    this.drain(st, st.connection);
+    this.peers.delete(peerKey(st.peer));
+    this.events.push({ type: 'peer-removed', peer: st.peer, connection: st.connection, reason });
+  }
+}
+
+function usesCertificateOnly(kx: string[]): boolean {
+  return kx.every((k) => k === 'ECDHE_ECDSA' || k === 'ECDHE_RSA');
+}
