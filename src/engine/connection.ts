@@ -50,6 +50,8 @@ export class DtlsConnection implements HandshakeHost {
     fragmentsDropped: 0,
     retransmissions: 0,
   };
+  /** Set by a server endpoint: the key of the peer this connection serves. */
+  peerKey: string | undefined;
   private reassembler: Reassembler;
   private readonly role: HandshakeRole;
   private phase: ConnectionState = 'handshaking';
@@ -57,6 +59,7 @@ export class DtlsConnection implements HandshakeHost {
   private building: FlightEntry[] = [];
   private lastFlight: { entries: FlightEntry[]; flight: number } | undefined;
   private lastFlightWasRetransmitted = false;
+  private lastFlightSentAt = Number.NEGATIVE_INFINITY;
   private readonly timer: RetransmitTimer;
   private handshakeDeadline: number;
   private readonly outbox: Buffer[] = [];
@@ -88,9 +91,15 @@ export class DtlsConnection implements HandshakeHost {
    * cookies are off). Our message_seq numbering mirrors the ClientHello's, as after a
    * HelloVerifyRequest both sides continue from 1 (RFC 6347 §4.2.2).
    */
-  static server(config: Omit<EngineConfig, 'role'>, now: number, clientHello: HandshakeMessage): DtlsConnection {
+  static server(
+    config: Omit<EngineConfig, 'role'>,
+    now: number,
+    clientHello: HandshakeMessage,
+    clientHelloRecordSeq = 0,
+  ): DtlsConnection {
     const c = new DtlsConnection({ ...config, role: 'server' }, now, clientHello.messageSeq + 1);
     c.sendSeq = clientHello.messageSeq;
+    c.record.skipInitialSequenceNumbers(clientHelloRecordSeq + 1);
     c.trace('received', clientHello.msgType, clientHello.messageSeq, 0, clientHello.body.length, 1, false);
     c.guard(() => c.role.handleMessage(clientHello));
     return c;
@@ -321,7 +330,7 @@ export class DtlsConnection implements HandshakeHost {
       else if (verdict !== 'accepted') this.stats.fragmentsDropped++;
     }
     for (let msg = this.reassembler.poll(); msg; msg = this.reassembler.poll()) {
-      this.trace('received', msg.msgType, msg.messageSeq, msg.epoch, msg.body.length, 1, false);
+      this.trace('received', msg.msgType, msg.messageSeq, msg.epoch, msg.body.length, msg.fragments ?? 1, false);
       this.role.handleMessage(msg);
       if (this.phase !== 'handshaking') break;
     }
@@ -336,6 +345,9 @@ export class DtlsConnection implements HandshakeHost {
     if (!this.lastFlight) return;
     if (f.messageSeq !== this.reassembler.expectedSeq - 1) return;
     if (f.fragmentOffset + f.fragmentLength !== f.length) return;
+    // Copies of the peer's flight already in the network when we answered it are not a sign that our
+    // answer was lost; only a resend that comes after a while is (its timer is at least initialMs).
+    if (this.now - this.lastFlightSentAt < this.config.retransmitPolicy.initialMs / 4) return;
     this.stats.retransmissions++;
     this.transmitLastFlight(true);
   }
@@ -396,6 +408,7 @@ export class DtlsConnection implements HandshakeHost {
     const lf = this.lastFlight;
     if (!lf) return;
     const datagrams = flightToDatagrams(lf.entries, this.record, this.config.mtu);
+    this.lastFlightSentAt = this.now;
     for (const e of lf.entries) {
       if (e.kind === 'ccs') {
         this.emit({

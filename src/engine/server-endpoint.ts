@@ -146,8 +146,11 @@ export class DtlsServerEndpoint {
         if (!st.successor) {
           const hello = this.statelessHello(data, peer, key, now);
           // A late copy of the ClientHello that started the current association is not a new handshake.
-          const stale = hello && st.connection.clientRandom?.equals(decodeClientHello(hello.body).random);
-          if (hello && !stale) st.successor = DtlsConnection.server(this.connectionConfig, now, hello);
+          const stale = hello && st.connection.clientRandom?.equals(decodeClientHello(hello.msg.body).random);
+          if (hello && !stale) {
+            st.successor = DtlsConnection.server(this.connectionConfig, now, hello.msg, hello.recordSeq);
+            st.successor.peerKey = key;
+          }
           if (st.successor) this.drain(st, st.successor);
           return;
         }
@@ -163,7 +166,8 @@ export class DtlsServerEndpoint {
       this.stats.hellosRefusedAtLimit++;
       return;
     }
-    const connection = DtlsConnection.server(this.connectionConfig, now, hello);
+    const connection = DtlsConnection.server(this.connectionConfig, now, hello.msg, hello.recordSeq);
+    connection.peerKey = key;
     this.stats.connectionsCreated++;
     const ps: PeerState = { peer, connection, lastActivity: now };
     this.peers.set(key, ps);
@@ -184,6 +188,30 @@ export class DtlsServerEndpoint {
       }
       this.afterInput(st, now);
     }
+  }
+
+  /** Send application data on one peer's connection (its datagrams come out of pollTransmit()). */
+  sendTo(connection: DtlsConnection, data: Uint8Array, now: number): void {
+    const st = this.stateOf(connection);
+    if (!st) throw new DtlsError('closed', 'this connection is no longer served');
+    connection.send(data, now);
+    this.afterInput(st, now);
+  }
+
+  /** Close one peer's connection with close_notify. */
+  closeConnection(connection: DtlsConnection, now: number): void {
+    const st = this.stateOf(connection);
+    if (!st) return;
+    connection.close(now);
+    this.afterInput(st, now);
+  }
+
+  private stateOf(connection: DtlsConnection): PeerState | undefined {
+    for (const key of [connection.peerKey]) {
+      const st = key === undefined ? undefined : this.peers.get(key);
+      if (st && (st.connection === connection || st.successor === connection)) return st;
+    }
+    return undefined;
   }
 
   /** Close every session with close_notify and forget every peer. */
@@ -246,7 +274,12 @@ export class DtlsServerEndpoint {
    * undefined after answering with a HelloVerifyRequest (or dropping garbage). Nothing is stored for
    * the peer but, for a ClientHello split over several datagrams, its bounded reassembly.
    */
-  private statelessHello(data: Uint8Array, peer: PeerAddress, key: string, now: number): HandshakeMessage | undefined {
+  private statelessHello(
+    data: Uint8Array,
+    peer: PeerAddress,
+    key: string,
+    now: number,
+  ): { msg: HandshakeMessage; recordSeq: number } | undefined {
     const { records } = parseDatagram(data);
     let message: { msg: HandshakeMessage; recordSeq: number } | undefined;
     for (const r of records) {
@@ -283,9 +316,9 @@ export class DtlsServerEndpoint {
       this.stats.datagramsDropped++;
       return undefined;
     }
-    if (!this.cookies) return message.msg;
+    if (!this.cookies) return message;
     const cookieNow = this.config.cookieClock ? this.config.cookieClock() : now;
-    if (hello.cookie.length > 0 && this.cookies.verify(cookieNow, key, message.msg.body, hello.cookie)) return message.msg;
+    if (hello.cookie.length > 0 && this.cookies.verify(cookieNow, key, message.msg.body, hello.cookie)) return message;
     const cookie = this.cookies.issue(cookieNow, key, message.msg.body);
     // RFC 6347 §4.2.1: HelloVerifyRequest carries version DTLS 1.0 whatever is negotiated later, reuses
     // the ClientHello's record sequence number, and must be small (it answers an unverified address).

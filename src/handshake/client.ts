@@ -220,6 +220,7 @@ export class ClientHandshake implements HandshakeRole {
     this.helloBody = replaceClientHelloCookie(this.helloBody, hvr.cookie);
     // The first ClientHello and the HelloVerifyRequest stay out of the transcript (RFC 6347 §4.2.1).
     this.host.transcript.reset();
+    this.host.record.resetInitialReplayWindow();
     this.host.queueMessage(HandshakeType.client_hello, this.helloBody);
     this.host.sendFlight(3, false);
   }

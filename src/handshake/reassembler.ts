@@ -7,6 +7,8 @@ export interface HandshakeMessage {
   body: Buffer;
   /** Epoch of the records that carried it: Finished must come under the new keys (RFC 5246 §7.4.9). */
   epoch: number;
+  /** Fragments that went into it (more than one: it was split to fit the peer's MTU). */
+  fragments?: number;
 }
 
 export interface ReassemblerLimits {
@@ -25,6 +27,7 @@ class PartialMessage {
   readonly body: Buffer;
   /** Sorted, non-overlapping [start, end) ranges received so far (BoringSSL keeps a bitmap; ranges are smaller). */
   private ranges: Array<[number, number]> = [];
+  fragments = 0;
 
   constructor(
     readonly msgType: number,
@@ -45,6 +48,7 @@ class PartialMessage {
       if (lo < hi && !data.subarray(lo - offset, hi - offset).equals(this.body.subarray(lo, hi))) return false;
     }
     data.copy(this.body, offset);
+    this.fragments++;
     this.ranges.push([offset, end]);
     this.ranges.sort((a, b) => a[0] - b[0]);
     const merged: Array<[number, number]> = [];
@@ -111,7 +115,7 @@ export class Reassembler {
     const p = this.partial.get(this.nextSeq);
     if (!p?.complete) return undefined;
     this.partial.delete(this.nextSeq);
-    return { msgType: p.msgType, messageSeq: this.nextSeq++, body: p.body, epoch: p.epoch };
+    return { msgType: p.msgType, messageSeq: this.nextSeq++, body: p.body, epoch: p.epoch, fragments: p.fragments };
   }
 
   /** Drop everything buffered (the handshake is over or has failed). */

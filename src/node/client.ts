@@ -2,6 +2,7 @@ import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { DtlsConnection } from '../engine/connection.js';
+import type { DtlsEvent } from '../engine/events.js';
 import { DtlsError } from '../errors.js';
 import { type ClientPsk, type CommonOptions, engineConfigFrom } from './options.js';
 import { DtlsSocket, monotonicNow, type SocketCarrier } from './socket.js';
@@ -19,6 +20,8 @@ export interface ConnectOptions extends CommonOptions {
   psk?: ClientPsk;
   /** Called with each NSS key log line (as node:tls's `keylog` event). */
   onKeylog?: (line: Buffer) => void;
+  /** Every raw engine event, from the first flight on (handshake traces for ladders and --trace). */
+  onEngineEvent?: (e: DtlsEvent) => void;
 }
 
 /**
@@ -52,7 +55,16 @@ export async function connect(options: ConnectOptions): Promise<DtlsSocket> {
   let settle: { resolve: (s: DtlsSocket) => void; reject: (e: unknown) => void } | undefined;
   let released = false;
 
-  const carrier: SocketCarrier = {
+  const flush = (c: DtlsConnection) => carrier.flush(c);
+  const carrier: SocketCarrier & { flush(c: DtlsConnection): void } = {
+    transmit(_s, data) {
+      connection.send(data, monotonicNow());
+      flush(connection);
+    },
+    shutdown() {
+      connection.close(monotonicNow());
+      flush(connection);
+    },
     flush(c) {
       for (let d = c.pollTransmit(); d; d = c.pollTransmit()) {
         udp.send(d, (err) => {
@@ -60,6 +72,7 @@ export async function connect(options: ConnectOptions): Promise<DtlsSocket> {
         });
       }
       for (let e = c.pollEvent(); e; e = c.pollEvent()) {
+        options.onEngineEvent?.(e);
         if (e.type === 'keylog') options.onKeylog?.(Buffer.from(`${e.line}\n`));
         if (e.type === 'connected') settle?.resolve(socket!);
         if (e.type === 'failed') settle?.reject(e.error);

@@ -28,7 +28,8 @@ export interface ServerOptions extends CommonOptions {
  * DtlsServerEndpoint; this class only moves datagrams and runs one timer.
  *
  * Events: `connection` (DtlsSocket), `listening`, `peerError` (DtlsError, PeerAddress) for handshakes
- * that failed, `keylog` (Buffer line, PeerAddress), `error`, `close`.
+ * that failed, `keylog` (Buffer line, PeerAddress), `engineEvent` (DtlsEvent, PeerAddress: every raw
+ * engine event, handshake traces included), `error`, `close`.
  */
 export class DtlsServer extends EventEmitter {
   private readonly endpoint: DtlsServerEndpoint;
@@ -56,7 +57,14 @@ export class DtlsServer extends EventEmitter {
     });
     if (onConnection) this.on('connection', onConnection);
     this.carrier = {
-      flush: () => this.flush(),
+      transmit: (s, data) => {
+        this.endpoint.sendTo(s.connection, data, monotonicNow());
+        this.flush();
+      },
+      shutdown: (s) => {
+        this.endpoint.closeConnection(s.connection, monotonicNow());
+        this.flush();
+      },
       release: (s) => this.sockets.delete(s.connection),
     };
   }
@@ -127,6 +135,7 @@ export class DtlsServer extends EventEmitter {
         continue;
       }
       const { event: e, connection, peer } = ev;
+      this.emit('engineEvent', e, peer);
       if (e.type === 'keylog') this.emit('keylog', Buffer.from(`${e.line}\n`), peer);
       if (e.type === 'connected') {
         const s = new DtlsSocket(connection, this.carrier, peer.address, peer.port, peer.family ?? 'IPv4');

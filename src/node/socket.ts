@@ -7,8 +7,10 @@ import { suiteByName } from '../crypto/suites.js';
 
 /** What a DtlsSocket needs from whoever carries its datagrams (the client's socket or the server). */
 export interface SocketCarrier {
-  /** Send what the engine queued and re-arm the timer. */
-  flush(connection: DtlsConnection): void;
+  /** Seal and send one application datagram. */
+  transmit(socket: DtlsSocket, data: Uint8Array): void;
+  /** Send close_notify and end the association. */
+  shutdown(socket: DtlsSocket): void;
   /** The socket is done: free its resources. */
   release(socket: DtlsSocket): void;
 }
@@ -52,8 +54,7 @@ export class DtlsSocket extends EventEmitter {
   /** Send one datagram of application data (at most 16,384 bytes). */
   send(data: string | Uint8Array): void {
     if (this.closedFlag) throw new DtlsError('closed', 'socket is closed');
-    this.connection.send(typeof data === 'string' ? Buffer.from(data) : data, monotonicNow());
-    this.carrier.flush(this.connection);
+    this.carrier.transmit(this, typeof data === 'string' ? Buffer.from(data) : data);
   }
 
   /** Close with close_notify (RFC 5246 §7.2.1). Resolves once the alert is handed to the network. */
@@ -62,8 +63,7 @@ export class DtlsSocket extends EventEmitter {
     this.closing = new Promise((resolve) => {
       if (this.closedFlag) return resolve();
       this.once('close', () => resolve());
-      this.connection.close(monotonicNow());
-      this.carrier.flush(this.connection);
+      this.carrier.shutdown(this);
       // The engine reported `closed`; make sure the socket finishes even if the carrier did not relay it.
       this.markClosed();
     });

@@ -108,6 +108,22 @@ export class RecordLayer {
     if (this.readStates.length > 1) this.readStates = [this.readStates[this.readStates.length - 1]!];
   }
 
+  /**
+   * Start epoch-0 writes after `seq`. A server that answered statelessly with a HelloVerifyRequest
+   * reused the ClientHello's record sequence number for it (RFC 6347 §4.2.1), so its first stateful
+   * record must come after that, or the client's replay window would drop it.
+   */
+  skipInitialSequenceNumbers(seq: number): void {
+    const st = this.writeStates.get(0)!;
+    st.nextSeq = Math.max(st.nextSeq, seq);
+  }
+
+  /** Forget what epoch 0 has seen (a client starting over after a HelloVerifyRequest). */
+  resetInitialReplayWindow(): void {
+    const st = this.readStates.find((s) => s.epoch === 0);
+    if (st) st.window = new ReplayWindow();
+  }
+
   addWriteEpoch(epoch: number, cipher: RecordCipher): void {
     this.writeStates.set(epoch, { cipher, nextSeq: 0 });
   }

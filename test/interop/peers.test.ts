@@ -46,7 +46,17 @@ before(() => {
   const dir = makeTempDir();
   const p = (name: string) => `${dir.path}/${name}`;
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2'];
-  openssl(['req', '-x509', ...ec, '-keyout', p('ca.key'), '-out', p('ca.pem'), '-subj', '/CN=tsdtls interop CA']);
+  openssl([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    p('ca.key'),
+    '-out',
+    p('ca.pem'),
+    '-subj',
+    '/CN=tsdtls interop CA',
+  ]);
   const leaf = (name: string, cn: string, san: string) =>
     openssl([
       'req',
@@ -99,7 +109,12 @@ test('freePort returns a bindable UDP port on 127.0.0.1 and ::1', async () => {
 test('openssl s_client <-> s_server: DTLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256, data both ways', async () => {
   const srv = await startOpensslServer({ cert: server.cert, key: server.key, cipher: SUITE });
   const reply = srv.respond(/^ping from client$/m, 'pong from server\n');
-  const run = await runOpensslClient({ port: srv.port, caFile: ca.cert, send: 'ping from client', expect: /pong from server/ });
+  const run = await runOpensslClient({
+    port: srv.port,
+    caFile: ca.cert,
+    send: 'ping from client',
+    expect: /pong from server/,
+  });
   await reply;
   assert.equal(run.report.handshakeComplete, true);
   assert.equal(run.report.protocol, 'DTLSv1.2');
@@ -121,6 +136,10 @@ test('openssl server certificate check fails the handshake for an untrusted CA',
   // The client trusts only the client leaf, not the CA that issued the server's certificate.
   const run = await runOpensslClient({ port: srv.port, caFile: client.cert, timeoutMs: 5000 });
   assert.equal(run.report.handshakeComplete, false);
+  assert.ok(
+    run.report.errors.some((line) => /certificate verify failed/.test(line)),
+    run.report.errors.join('\n'),
+  );
   assert.notEqual(run.exitCode, 0);
   await srv.stop();
 });
@@ -129,7 +148,12 @@ test('openssl -listen: stateless cookie exchange with a HelloVerifyRequest', asy
   const srv = await startOpensslServer({ cert: server.cert, key: server.key, cipher: SUITE, listen: true });
   const relay = await startUdpRelay(srv.port);
   const reply = srv.respond(/^cookie ok\?$/m, 'yes\n');
-  const run = await runOpensslClient({ port: relay.port, caFile: ca.cert, send: 'cookie ok?', expect: /^yes$/m });
+  const run = await runOpensslClient({
+    port: relay.port,
+    caFile: ca.cert,
+    send: 'cookie ok?',
+    expect: /^yes$/m,
+  });
   await reply;
   assert.equal(run.report.cipher, SUITE);
   const handshakes = relay.datagrams.map((d) => ({
@@ -150,7 +174,13 @@ test('openssl -mtu 500 on both sides: datagrams fit, the flight is fragmented', 
   const srv = await startOpensslServer({ cert: server.cert, key: server.key, cipher: SUITE, mtu });
   const relay = await startUdpRelay(srv.port);
   const reply = srv.respond(/^small$/m, 'world\n');
-  const run = await runOpensslClient({ port: relay.port, caFile: ca.cert, mtu, send: 'small', expect: /^world$/m });
+  const run = await runOpensslClient({
+    port: relay.port,
+    caFile: ca.cert,
+    mtu,
+    send: 'small',
+    expect: /^world$/m,
+  });
   await reply;
   assert.equal(run.report.cipher, SUITE);
   // OpenSSL's -mtu is the link MTU: minus 20 (IPv4) + 8 (UDP) header bytes.
@@ -186,6 +216,8 @@ test('openssl client certificate: -Verify requires one and the server reads its 
   const strict = await startOpensslServer(opts);
   const anonymous = await runOpensslClient({ port: strict.port, caFile: ca.cert, timeoutMs: 5000 });
   assert.equal(anonymous.report.handshakeComplete, false, 'no client certificate, no handshake');
+  assert.equal(anonymous.report.alertReceived, 'handshake failure');
+  assert.notEqual(anonymous.exitCode, 0);
   await strict.stop();
 });
 
@@ -236,7 +268,9 @@ test('gnutls-cli -> openssl s_server: chosen priority, SRTP and exported keying 
   const reply = srv.respond(/^hello openssl$/m, 'hello gnutls\n');
   const run = await runGnutlsClient({
     port: srv.port,
-    priority: gnutlsPriorityFor(SUITE, ['X25519']),
+    // P-256 must stay offered: in TLS 1.2 OpenSSL also checks the ECDSA certificate's curve against the
+    // client's supported_groups (RFC 8422 §5.1.1) and answers "no shared cipher" without it.
+    priority: gnutlsPriorityFor(SUITE, ['X25519', 'P-256']),
     caFile: ca.cert,
     srtp: 'SRTP_AES128_CM_HMAC_SHA1_80',
     keyMaterial,
@@ -252,10 +286,20 @@ test('gnutls-cli -> openssl s_server: chosen priority, SRTP and exported keying 
   assert.equal(run.report.srtpProfile, 'SRTP_AES128_CM_HMAC_SHA1_80');
   const server_ = srv.report();
   assert.equal(server_.cipher, SUITE);
-  assert.equal(server_.sharedGroups, 'x25519');
+  assert.equal(server_.sharedGroups, 'x25519:secp256r1');
   assert.equal(server_.srtpProfile, 'SRTP_AES128_CM_SHA1_80');
   assert.match(run.report.keyingMaterial ?? '', /^[0-9a-f]{120}$/);
   assert.equal(server_.keyingMaterial, run.report.keyingMaterial, 'both ends exported the same 60 bytes');
+  await srv.stop();
+});
+
+test('gnutls-cli --resume -> openssl s_server: the second handshake is a resumption', async () => {
+  const srv = await startOpensslServer({ cert: server.cert, key: server.key, cipher: SUITE });
+  const run = await runGnutlsClient({ port: srv.port, caFile: ca.cert, resume: true });
+  assert.equal(run.report.handshakeComplete, true);
+  assert.equal(run.report.resumed, true);
+  assert.equal(run.report.cipher, 'AES-128-GCM');
+  assert.equal(srv.report().handshakes, 2);
   await srv.stop();
 });
 
@@ -279,7 +323,7 @@ test('openssl s_client -> gnutls-serv --udp --echo: chosen priority and echoed d
   await srv.stop();
 });
 
-test('gnutls-cli <-> gnutls-serv PSK (TLS_PSK_WITH_AES_128_CCM_8) and openssl s_client PSK -> gnutls-serv', async () => {
+test('gnutls-serv PSK (TLS_PSK_WITH_AES_128_CCM_8) with openssl s_client then gnutls-cli', async () => {
   const priority = gnutlsPriorityFor('PSK-AES128-CCM8');
   const psk = { identity: 'sensor-1', keyHex: PSK_KEY };
   const srv = await startGnutlsServer({ psk, priority });
@@ -312,7 +356,9 @@ test('gnutlsPriorityFor selects exactly the suite of our table, by IANA code poi
       continue;
     }
     const r = spawnSync(gnutlsCli, ['--list', '--priority', priority], { encoding: 'utf8', timeout: 10_000 });
-    const ids = [...r.stdout.matchAll(/\t0x([0-9a-f]{2}), 0x([0-9a-f]{2})\t/g)].map((m) => Number.parseInt(m[1]! + m[2]!, 16));
+    const ids = [...r.stdout.matchAll(/\t0x([0-9a-f]{2}), 0x([0-9a-f]{2})\t/g)].map((m) =>
+      Number.parseInt(m[1]! + m[2]!, 16),
+    );
     assert.deepEqual(ids, [suite.id], `${suite.opensslName}: ${priority}`);
     checked++;
   }
@@ -320,9 +366,13 @@ test('gnutlsPriorityFor selects exactly the suite of our table, by IANA code poi
 });
 
 test('cleanup leaves no peer process running', async () => {
-  await startOpensslServer({ cert: server.cert, key: server.key });
-  await startGnutlsServer({ cert: server.cert, key: server.key });
-  assert.equal(livePeerCount(), 2);
+  const running = livePeerCount();
+  const openssl = await startOpensslServer({ cert: server.cert, key: server.key });
+  const gnutls = await startGnutlsServer({ cert: server.cert, key: server.key });
+  assert.equal(livePeerCount(), running + 2);
   await cleanupPeers();
   assert.equal(livePeerCount(), 0);
+  assert.equal(openssl.running, false);
+  assert.equal(gnutls.running, false);
+  assert.ok(openssl.signal === 'SIGTERM' || openssl.exitCode !== null);
 });

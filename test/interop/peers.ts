@@ -17,8 +17,8 @@
  * - Stdin is also a command channel (apps/s_server.c sv_body, unless -quiet/-brief): a chunk starting with
  *   `Q` quits the server, `q` drops the connection, `P` writes clear text straight onto the socket, `S`
  *   prints stats, and `r`/`R`/`k`/`K`/`c`/`B` followed by a newline renegotiate/update keys/heartbeat. So
- *   `write()` refuses text starting with one of those letters. -brief/-quiet turn the commands off but
- *   then stdin EOF spins instead of quitting; we use neither.
+ *   `write()` refuses text starting with one of those letters. -brief/-quiet turn the commands off, but
+ *   (reading the source) stdin EOF then no longer ends the server; we use neither.
  * - It does not echo. `-rev` (reversed echo) exists but refuses DTLS ("Can't use -rev with DTLS"). Received
  *   application data is written raw to stdout; to answer, write to its stdin after the handshake (writing
  *   before a client is connected goes nowhere useful). `respond()` does wait-then-write.
@@ -34,15 +34,19 @@
  * - `-mtu N` (both s_server and s_client) alone is enough to make OpenSSL fragment: it sets
  *   SSL_OP_NO_QUERY_MTU and DTLS_set_link_mtu(N); no `-no_query_mtu` flag exists or is needed. N is the
  *   link MTU: OpenSSL subtracts the IP+UDP header (28 bytes for IPv4, 48 for IPv6), so `-mtu 500` gives
- *   UDP payloads of at most 472 bytes on 127.0.0.1 (seen with tshark: ServerHello+Certificate fragment in
- *   one 472-byte datagram, the rest of the Certificate in the next). Exception: the last server flight
- *   (NewSessionTicket + ChangeCipherSpec + Finished) is packed into one datagram that can exceed the limit
- *   by a few bytes (282 bytes payload with -mtu 300), so don't assert "every OpenSSL datagram <= MTU-28".
- *   The minimum accepted -mtu is DTLS_get_link_min_mtu (256).
+ *   UDP payloads of at most 472 bytes on 127.0.0.1 and 452 on ::1 (seen with tshark: ServerHello and a
+ *   Certificate fragment in one 472-byte datagram, the rest of the Certificate in the next). Exception:
+ *   the last server flight (NewSessionTicket + ChangeCipherSpec + Finished) is packed into one datagram
+ *   that can exceed the limit by a few bytes (282 bytes payload with -mtu 300), so don't assert "every
+ *   OpenSSL datagram <= MTU-28" for small MTUs (with -mtu 500 everything fits).
+ *   Below 256 s_client refuses: "MTU too small. Must be at least 256".
  * - `-Verify 1` requires a client certificate, `-verify 1` only requests it; both need `-CAfile`. Add
  *   `-verify_return_error` so a bad chain aborts the handshake instead of being logged and ignored.
  * - PSK: `-psk HEX -psk_identity ID -psk_hint HINT -nocert -cipher PSK-AES128-CCM8`. Without a cert
  *   `-nocert` is mandatory.
+ * - ECDHE-ECDSA in (D)TLS 1.2: the server's certificate curve must be in the CLIENT's supported_groups
+ *   too (RFC 8422 §5.1.1 as OpenSSL applies it). A GnuTLS client pinned to `-GROUP-ALL:+GROUP-X25519`
+ *   gets "no shared cipher" from s_server with a P-256 certificate; offer X25519 and P-256.
  * - ECDHE-PSK with AES-GCM/CCM (RFC 8442, 0xD001-0xD005) is NOT in OpenSSL 3.0 ("Error in cipher list"),
  *   nor in GnuTLS 3.7: no interop peer exists here for those suites. ECDHE-PSK-CHACHA20-POLY1305 exists in
  *   both.
@@ -57,6 +61,10 @@
  *   `    Protocol  : DTLSv1.2`, `    Cipher    : ...`, `    PSK identity: ...`, `    Verify return code: 0
  *   (ok)`, `    Extended master secret: yes`, then `Keying material exporter:` / `    Keying material:
  *   <UPPERCASE HEX>`, then a `---` line. Received application data follows raw on stdout.
+ * - The summary is printed even when the server then REJECTS the client's last flight (e.g. s_server -Verify
+ *   and no client certificate): `New, TLSv1.2, Cipher is ...` appears, then stderr gets `...:sslv3 alert
+ *   handshake failure:...SSL alert number 40` and the exit code is 1. So "handshake complete" = summary
+ *   with a real cipher AND no OpenSSL `:error:` line on stderr (parseOpensslClientOutput does this).
  * - stdin EOF makes it send close_notify, print `DONE` and exit 0. Stdin lines starting with `Q`/`R`/`k`/`K`
  *   are commands unless `-nocommands` (always passed here).
  * - Server certificate checking needs `-verify N` AND `-verify_return_error`; otherwise a bad chain is
@@ -65,9 +73,10 @@
  *
  * gnutls-serv
  * - No option to choose the bind address: it listens on 0.0.0.0 AND :: (both must be free). We only ever
- *   connect to it over 127.0.0.1/::1. Readiness: `UDP Echo Server listening on IPv4 0.0.0.0 port N...done`.
- * - `--echo` in UDP mode echoes each record back and logs `*** Processing N bytes command: <text>` on
- *   stdout; it prints nothing about the negotiated parameters.
+ *   connect to it over 127.0.0.1/::1. Readiness, on STDERR (not stdout): `UDP Echo Server listening on
+ *   IPv4 0.0.0.0 port N...done` (then the same for IPv6).
+ * - `--echo` in UDP mode echoes each record back and logs `*** Processing N bytes command: <text>`, also on
+ *   stderr; it prints nothing about the negotiated parameters.
  * - It requires a cookie exchange by default (`--nocookie` turns it off). It requests a client certificate
  *   by default; `--disable-client-cert` stops that, `--require-client-cert` requires one,
  *   `--verify-client-cert` verifies one if sent (needs `--x509cafile`).
@@ -82,12 +91,15 @@
  * - Prints (stdout) `- Description: (DTLS1.2-X.509)-(ECDHE-X25519)-(ECDSA-SHA256)-(AES-128-GCM)`,
  *   `- Session ID: ..`, `- SRTP profile: ..`, `- Application protocol: ..`, `- Key material: <lowercase
  *   hex>`, `- Handshake was completed`, then `- Simple Client Mode:` and a blank line; received data
- *   follows. `*** This is a resumed session` with `--resume`. Failures: `*** Handshake has failed` + exit 1.
+ *   follows. Failures: `*** Handshake has failed` + exit 1. With `--resume` it handshakes, prints `-
+ *   Disconnecting`, reconnects and prints a second (3-part, no signature) Description, `- Resume Handshake
+ *   was completed` and `*** This is a resumed session`; the parser reads the last of each.
  * - Certificate check: `--x509cafile` checks the chain AND the host name given on the command line
  *   (127.0.0.1 must be an IP SAN) unless `--verify-hostname NAME`; `--insecure` skips both.
  * - Handshake is slow-ish (~0.45 s on loopback: it waits ~200 ms before some flights).
- * - stdin EOF sends close_notify at once but the process then waits ~2 s for the peer's close_notify before
- *   exiting 0; gnutls-serv never sends one. The harness closes stdin, waits `closeGraceMs`, then kills.
+ * - stdin EOF sends close_notify at once, but against gnutls-serv the process then waits ~2 s (for a
+ *   close_notify that never came in our runs) before exiting 0; against s_server it exits at once ("- Peer
+ *   has closed the GnuTLS connection"). The harness closes stdin, waits `closeGraceMs`, then kills.
  * - Priority strings, each checked with `gnutls-cli --list --priority ...` (see gnutlsPriorityFor):
  *   `NORMAL:-VERS-ALL:+VERS-DTLS1.2:-KX-ALL:+ECDHE-ECDSA:-CIPHER-ALL:+AES-128-GCM:-MAC-ALL:+AEAD` selects
  *   exactly TLS_ECDHE_ECDSA_AES_128_GCM_SHA256 (0xC02B); `:-GROUP-ALL:+GROUP-X25519` pins the curve.
@@ -119,7 +131,8 @@ const PACKAGE_OF: Record<string, string> = {
 export class PeerMissingError extends Error {
   constructor(readonly binary: string) {
     super(
-      `interop peer '${binary}' is not installed: run .ci/run or apt-get install ${PACKAGE_OF[binary] ?? binary}`,
+      `interop peer '${binary}' is not installed: ` +
+        `run .ci/run or apt-get install ${PACKAGE_OF[binary] ?? binary}`,
     );
     this.name = 'PeerMissingError';
   }
@@ -346,7 +359,11 @@ export class PeerProcess {
       };
       timer = setTimeout(() => {
         done();
-        reject(new PeerTimeoutError(`timed out after ${timeoutMs} ms waiting for ${pattern} on ${stream}.\n${this.describe()}`));
+        reject(
+          new PeerTimeoutError(
+            `timed out after ${timeoutMs} ms waiting for ${pattern} on ${stream}.\n${this.describe()}`,
+          ),
+        );
       }, timeoutMs);
       this.listeners.add(check);
       check();
@@ -427,6 +444,7 @@ async function startServer<T extends PeerProcess>(
   host: LoopbackHost,
   timeoutMs: number,
   ready: RegExp,
+  readyStream: 'stdout' | 'stderr',
   launch: (port: number) => T,
 ): Promise<T> {
   const attempts = requestedPort === undefined ? 3 : 1;
@@ -435,7 +453,7 @@ async function startServer<T extends PeerProcess>(
     const port = requestedPort ?? (await freePort(host));
     const peer = launch(port);
     try {
-      await peer.waitFor(ready, timeoutMs);
+      await peer.waitFor(ready, timeoutMs, { stream: readyStream });
       return peer;
     } catch (err) {
       lastError = err;
@@ -551,14 +569,20 @@ export class OpensslServer extends PeerProcess {
   override write(text: string): void {
     if (text.length > 0 && S_SERVER_COMMAND_LETTERS.includes(text[0]!)) {
       throw new Error(
-        `s_server treats stdin text starting with '${text[0]}' as a command; start the text with another character`,
+        `s_server treats stdin text starting with '${text[0]}' as a command; ` +
+          'start the text with another character',
       );
     }
     super.write(text);
   }
 
   /** Waits for `pattern` in what the server printed (from `from`), then sends `reply`. */
-  async respond(pattern: RegExp, reply: string, timeoutMs = DEFAULT_TIMEOUT_MS, from = 0): Promise<WaitMatch> {
+  async respond(
+    pattern: RegExp,
+    reply: string,
+    timeoutMs = DEFAULT_TIMEOUT_MS,
+    from = 0,
+  ): Promise<WaitMatch> {
     const found = await this.waitFor(pattern, timeoutMs, { from });
     this.write(reply);
     return found;
@@ -604,7 +628,9 @@ export async function startOpensslServer(opts: OpensslServerOptions = {}): Promi
     host,
     opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     /^ACCEPT$/m,
-    (port) => new OpensslServer(['s_server', '-dtls1_2', '-accept', hostPort(host, port), ...common], host, port),
+    'stdout',
+    (port) =>
+      new OpensslServer(['s_server', '-dtls1_2', '-accept', hostPort(host, port), ...common], host, port),
   );
 }
 
@@ -662,12 +688,19 @@ export interface OpensslClientReport {
   pskIdentity?: string;
   pskIdentityHint?: string;
   extendedMasterSecret?: boolean;
+  /** Fatal alert received from the peer, e.g. 'handshake failure', 'unknown ca' (from stderr). */
+  alertReceived?: string;
+  /** OpenSSL error-queue lines printed on stderr. */
+  errors: string[];
 }
 
-export function parseOpensslClientOutput(stdout: string): OpensslClientReport {
+export function parseOpensslClientOutput(stdout: string, stderr = ''): OpensslClientReport {
   const summary = /^(New|Reused), (\S+), Cipher is (\S+)$/m.exec(stdout);
   const cipher = summary?.[3];
-  const handshakeComplete = cipher !== undefined && cipher !== '(NONE)';
+  const errors = stderr.split('\n').filter((line) => /:error:[0-9A-F]+:/.test(line));
+  // s_client prints a full summary even when the server then rejects its last flight (e.g. -Verify and no
+  // client certificate): only the alert on stderr tells. Any OpenSSL error line means "not complete".
+  const handshakeComplete = cipher !== undefined && cipher !== '(NONE)' && errors.length === 0;
   const verify = /^\s*Verify return code: (\d+) \((.*)\)$/m.exec(stdout);
   const ems = /^\s*Extended master secret: (yes|no)$/m.exec(stdout)?.[1];
   const report: OpensslClientReport = {
@@ -685,6 +718,8 @@ export function parseOpensslClientOutput(stdout: string): OpensslClientReport {
     pskIdentity: /^\s*PSK identity: (.*)$/m.exec(stdout)?.[1],
     pskIdentityHint: /^\s*PSK identity hint: (.*)$/m.exec(stdout)?.[1],
     extendedMasterSecret: ems === undefined ? undefined : ems === 'yes',
+    alertReceived: /:SSL routines:[^:]*:(?:sslv3|tlsv1) alert ([^:]+):/.exec(stderr)?.[1],
+    errors,
   };
   return report;
 }
@@ -708,7 +743,7 @@ async function runClient<Report extends { handshakeComplete: boolean }>(
   peer: PeerProcess,
   opts: ClientRunOptions,
   handshakeDone: RegExp,
-  parse: (stdout: string) => Report,
+  parse: (stdout: string, stderr: string) => Report,
   closeGraceMs: number,
 ): Promise<ClientRunResult<Report>> {
   const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
@@ -722,7 +757,7 @@ async function runClient<Report extends { handshakeComplete: boolean }>(
       if (peer.running) throw err;
     }
     // s_client prints its summary block even after a failed handshake (`Cipher is (NONE)`).
-    if (dataStart >= 0 && !parse(peer.stdout).handshakeComplete) dataStart = -1;
+    if (dataStart >= 0 && !parse(peer.stdout, peer.stderr).handshakeComplete) dataStart = -1;
     if (dataStart >= 0) {
       if (opts.send !== undefined && peer.running) peer.write(`${opts.send}\n`);
       if (opts.expect !== undefined) await peer.waitFor(opts.expect, left(), { from: dataStart });
@@ -741,7 +776,7 @@ async function runClient<Report extends { handshakeComplete: boolean }>(
     stderr: peer.stderr,
     exitCode: peer.exitCode,
     signal: peer.signal,
-    report: parse(peer.stdout),
+    report: parse(peer.stdout, peer.stderr),
     received: dataStart >= 0 ? peer.stdout.slice(dataStart) : '',
   };
 }
@@ -750,7 +785,9 @@ async function runClient<Report extends { handshakeComplete: boolean }>(
 const OPENSSL_CLIENT_HANDSHAKE_DONE = /^SSL-Session:\n[\s\S]*?^---\n/m;
 
 /** Runs `openssl s_client -dtls1_2` once against `opts.port`; always killed at the end. */
-export async function runOpensslClient(opts: OpensslClientOptions): Promise<ClientRunResult<OpensslClientReport>> {
+export async function runOpensslClient(
+  opts: OpensslClientOptions,
+): Promise<ClientRunResult<OpensslClientReport>> {
   const host = opts.host ?? '127.0.0.1';
   const dir = makeTempDir();
   const args = ['s_client', '-dtls1_2', '-connect', hostPort(host, opts.port), '-nocommands'];
@@ -810,6 +847,9 @@ const GNUTLS_SUITE_PARTS: Record<string, { kx: string; cipher: string }> = {
   'PSK-AES256-CCM8': { kx: 'PSK', cipher: 'AES-256-CCM-8' },
   'PSK-AES128-CCM': { kx: 'PSK', cipher: 'AES-128-CCM' },
   'PSK-AES256-CCM': { kx: 'PSK', cipher: 'AES-256-CCM' },
+  'PSK-AES128-GCM-SHA256': { kx: 'PSK', cipher: 'AES-128-GCM' },
+  'PSK-AES256-GCM-SHA384': { kx: 'PSK', cipher: 'AES-256-GCM' },
+  'PSK-CHACHA20-POLY1305': { kx: 'PSK', cipher: 'CHACHA20-POLY1305' },
 };
 
 /** GnuTLS group names for OpenSSL/IANA group names. */
@@ -830,8 +870,10 @@ const GNUTLS_GROUP: Record<string, string> = {
  */
 export function gnutlsPriorityFor(opensslSuite: string, groups?: readonly string[]): string {
   const parts = GNUTLS_SUITE_PARTS[opensslSuite];
-  if (parts === undefined) throw new Error(`no GnuTLS priority known for ${opensslSuite} (GnuTLS 3.7 lacks it?)`);
-  let priority = `NORMAL:-VERS-ALL:+VERS-DTLS1.2:-KX-ALL:+${parts.kx}:-CIPHER-ALL:+${parts.cipher}:-MAC-ALL:+AEAD`;
+  if (parts === undefined)
+    throw new Error(`no GnuTLS priority known for ${opensslSuite} (GnuTLS 3.7 lacks it?)`);
+  const kx = `-KX-ALL:+${parts.kx}`;
+  let priority = `NORMAL:-VERS-ALL:+VERS-DTLS1.2:${kx}:-CIPHER-ALL:+${parts.cipher}:-MAC-ALL:+AEAD`;
   if (groups !== undefined) {
     priority += ':-GROUP-ALL';
     for (const group of groups) {
@@ -850,7 +892,10 @@ export interface GnutlsServerOptions {
   cert?: PemSource;
   key?: PemSource;
   caFile?: PemSource;
-  /** 'none' = --disable-client-cert; 'request' (GnuTLS default) verifies one if sent (with caFile); 'require'. */
+  /**
+   * 'none' = --disable-client-cert; 'request' (GnuTLS's default) asks and, with caFile, verifies one if
+   * sent; 'require' = --require-client-cert.
+   */
   clientAuth?: 'none' | 'request' | 'require';
   priority?: string;
   /** PSK identities and keys, written to a --pskpasswd file. */
@@ -876,9 +921,9 @@ export class GnutlsServer extends PeerProcess {
     super('gnutls-serv', requireBinary('gnutls-serv'), args);
   }
 
-  /** Texts gnutls-serv --echo logged as received (`*** Processing N bytes command: <text>`). */
+  /** Texts gnutls-serv --echo logged (on stderr) as received: `*** Processing N bytes command: <text>`. */
   received(): string[] {
-    return [...this.stdout.matchAll(/^\*\*\* Processing \d+ bytes command: (.*)$/gm)].map((m) => m[1]!);
+    return [...this.stderr.matchAll(/^\*\*\* Processing \d+ bytes command: (.*)$/gm)].map((m) => m[1]!);
   }
 }
 
@@ -905,7 +950,12 @@ export async function startGnutlsServer(opts: GnutlsServerOptions = {}): Promise
   if (opts.mtu !== undefined) common.push('--mtu', String(opts.mtu));
   if (opts.srtp !== undefined) common.push('--srtp-profiles', opts.srtp);
   if (opts.keyMaterial !== undefined) {
-    common.push('--keymatexport', opts.keyMaterial.label, '--keymatexportsize', String(opts.keyMaterial.length));
+    common.push(
+      '--keymatexport',
+      opts.keyMaterial.label,
+      '--keymatexportsize',
+      String(opts.keyMaterial.length),
+    );
   }
   if (opts.alpn !== undefined) common.push('--alpn', opts.alpn);
   if (opts.noCookie) common.push('--nocookie');
@@ -915,6 +965,7 @@ export async function startGnutlsServer(opts: GnutlsServerOptions = {}): Promise
     host,
     opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     /^UDP .*Server listening on IPv4 .* port \d+\.\.\.done$/m,
+    'stderr',
     (port) => new GnutlsServer(['--udp', '--port', String(port), ...common], host, port),
   );
 }
@@ -958,8 +1009,9 @@ export interface GnutlsClientReport {
   certificateTrusted?: boolean;
 }
 
-export function parseGnutlsClientOutput(stdout: string): GnutlsClientReport {
-  const description = /^- Description: (.*)$/m.exec(stdout)?.[1];
+export function parseGnutlsClientOutput(stdout: string, _stderr = ''): GnutlsClientReport {
+  // With --resume there are two handshakes; the last one describes the session in use.
+  const description = lastMatch(stdout, /^- Description: (.*)$/m)?.[1];
   const groups = description === undefined ? [] : [...description.matchAll(/\(([^)]*)\)/g)].map((m) => m[1]!);
   const status = /^- Status: The certificate is (NOT )?trusted/m.exec(stdout);
   return {
@@ -969,15 +1021,17 @@ export function parseGnutlsClientOutput(stdout: string): GnutlsClientReport {
     protocol: groups[0]?.split('-')[0],
     keyExchange: groups[1],
     cipher: groups.length >= 3 ? groups[groups.length - 1] : undefined,
-    srtpProfile: /^- SRTP profile: (\S+)$/m.exec(stdout)?.[1],
-    alpn: /^- Application protocol: (.*)$/m.exec(stdout)?.[1],
-    keyingMaterial: /^- Key material: ([0-9A-Fa-f]+)$/m.exec(stdout)?.[1]?.toLowerCase(),
+    srtpProfile: lastMatch(stdout, /^- SRTP profile: (\S+)$/m)?.[1],
+    alpn: lastMatch(stdout, /^- Application protocol: (.*)$/m)?.[1],
+    keyingMaterial: lastMatch(stdout, /^- Key material: ([0-9A-Fa-f]+)$/m)?.[1]?.toLowerCase(),
     certificateTrusted: status === null ? undefined : status[1] === undefined,
   };
 }
 
 /** Runs `gnutls-cli --udp` once against `opts.port`; always killed at the end. */
-export async function runGnutlsClient(opts: GnutlsClientOptions): Promise<ClientRunResult<GnutlsClientReport>> {
+export async function runGnutlsClient(
+  opts: GnutlsClientOptions,
+): Promise<ClientRunResult<GnutlsClientReport>> {
   const host = opts.host ?? '127.0.0.1';
   const dir = makeTempDir();
   const args = ['--udp', '--port', String(opts.port)];
@@ -994,14 +1048,25 @@ export async function runGnutlsClient(opts: GnutlsClientOptions): Promise<Client
   if (opts.mtu !== undefined) args.push('--mtu', String(opts.mtu));
   if (opts.srtp !== undefined) args.push('--srtp-profiles', opts.srtp);
   if (opts.keyMaterial !== undefined) {
-    args.push('--keymatexport', opts.keyMaterial.label, '--keymatexportsize', String(opts.keyMaterial.length));
+    args.push(
+      '--keymatexport',
+      opts.keyMaterial.label,
+      '--keymatexportsize',
+      String(opts.keyMaterial.length),
+    );
   }
   if (opts.alpn !== undefined) args.push('--alpn', opts.alpn);
   if (opts.resume) args.push('--resume');
   args.push(...(opts.extraArgs ?? []), host);
   try {
     const peer = new PeerProcess('gnutls-cli', requireBinary('gnutls-cli'), args);
-    return await runClient(peer, opts, /^- Simple Client Mode:\n\n/m, parseGnutlsClientOutput, opts.closeGraceMs ?? 500);
+    return await runClient(
+      peer,
+      opts,
+      /^- Simple Client Mode:\n\n/m,
+      parseGnutlsClientOutput,
+      opts.closeGraceMs ?? 500,
+    );
   } finally {
     dir.remove();
   }
@@ -1060,7 +1125,11 @@ export async function startUdpRelay(serverPort: number, host: LoopbackHost = '12
       liveRelays.delete(relay);
       if (closed) return Promise.resolve();
       closed = true;
-      return withTimeout(new Promise<void>((resolve) => socket.close(() => resolve())), 2000, 'closing the relay');
+      return withTimeout(
+        new Promise<void>((resolve) => socket.close(() => resolve())),
+        2000,
+        'closing the relay',
+      );
     },
   };
   liveRelays.add(relay);
@@ -1072,7 +1141,13 @@ export interface RecordSummary {
   contentType: number;
   epoch: number;
   length: number;
-  handshake?: { msgType: number; length: number; messageSeq: number; fragmentOffset: number; fragmentLength: number };
+  handshake?: {
+    msgType: number;
+    length: number;
+    messageSeq: number;
+    fragmentOffset: number;
+    fragmentLength: number;
+  };
 }
 
 /** Splits a datagram into DTLS records (RFC 6347 §4.1) and reads epoch-0 handshake headers (§4.2.2). */

@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { generateCertificate } from '../cert/generate.js';
+import type { ServerPsk } from '../engine/config.js';
+import { createServer } from '../node/server.js';
+import type { DtlsSocket } from '../node/socket.js';
+import { type CliIo, describe, errorLine, hexKey, intArg, keylogWriter, readFileArg, usageError } from './common.js';
+
+export const SERVER_USAGE = `tsdtls server --port N [--host H] [--cert F --key F] [--ca F] [--request-cert | --require-cert]
+       [--ciphers LIST] [--groups LIST] [--mtu N] [--no-cookie] [--echo]
+       [--psk HEX --psk-identity ID] [--psk-hint TEXT] [--psk-file FILE] [--keylog FILE]`;
+
+/** Parse `identity:hexkey` lines (blank lines and # comments ignored). */
+export function parsePskFile(text: string): Map<string, Buffer> {
+  const keys = new Map<string, Buffer>();
+  for (const [i, raw] of text.split('\n').entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(':');
+    if (at <= 0) throw usageError(`psk file line ${i + 1}: expected identity:hexkey`);
+    keys.set(line.slice(0, at), hexKey(line.slice(at + 1), `psk file line ${i + 1}`));
+  }
+  return keys;
+}
+
+/**
+ * `tsdtls server`: prints `listening on HOST:PORT` on stdout when ready, one stderr line per
+ * established peer; with --echo every datagram goes back to its sender, else it is printed.
+ */
+export async function runServer(argv: string[], io: CliIo, signal?: AbortSignal): Promise<number> {
+  const { values: v } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '0' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      ca: { type: 'string' },
+      fingerprint: { type: 'string', multiple: true },
+      'request-cert': { type: 'boolean' },
+      'require-cert': { type: 'boolean' },
+      ciphers: { type: 'string' },
+      groups: { type: 'string' },
+      mtu: { type: 'string' },
+      'no-cookie': { type: 'boolean' },
+      echo: { type: 'boolean' },
+      psk: { type: 'string' },
+      'psk-identity': { type: 'string' },
+      'psk-hint': { type: 'string' },
+      'psk-file': { type: 'string' },
+      keylog: { type: 'string' },
+    },
+    strict: true,
+  });
+  const port = intArg(v.port, '--port', 0, 65535)!;
+  if ((v.psk === undefined) !== (v['psk-identity'] === undefined)) throw usageError('--psk and --psk-identity go together');
+  const pskKeys = new Map<string, Buffer>();
+  if (v['psk-file']) for (const [k, key] of parsePskFile(readFileSync(v['psk-file'], 'utf8'))) pskKeys.set(k, key);
+  if (v.psk) pskKeys.set(v['psk-identity']!, hexKey(v.psk, '--psk'));
+  const psk: ServerPsk | undefined =
+    pskKeys.size > 0 ? { hint: v['psk-hint'], lookup: (id) => pskKeys.get(id.toString('utf8')) } : undefined;
+
+  let cert = v.cert ? readFileArg(v.cert, 'certificate') : undefined;
+  let key = v.key ? readFileArg(v.key, 'key') : undefined;
+  const pskOnly = psk && v.ciphers !== undefined && v.ciphers.split(',').every((c) => c.includes('PSK'));
+  if (!cert && !pskOnly) {
+    const g = await generateCertificate({ keyType: 'ecdsa-p256', commonName: 'tsdtls' });
+    cert = Buffer.from(g.cert);
+    key = Buffer.from(g.key);
+    io.stdout.write(`fingerprint: ${g.fingerprint}\n`);
+  }
+  const keylog = keylogWriter(v.keylog);
+  const server = createServer({
+    cert,
+    key,
+    ca: v.ca ? readFileArg(v.ca, 'CA file') : undefined,
+    fingerprint: v.fingerprint,
+    requestCert: v['request-cert'],
+    requireCert: v['require-cert'],
+    cipherSuites: v.ciphers,
+    groups: v.groups,
+    mtu: intArg(v.mtu, '--mtu', 128, 65507),
+    cookies: !v['no-cookie'],
+    psk,
+  });
+  server.on('connection', (s: DtlsSocket) => {
+    io.stderr.write(`established ${s.remoteAddress}:${s.remotePort} ${describe(s.info!)}\n`);
+    s.on('message', (m: Buffer) => {
+      if (v.echo) s.send(m);
+      else io.stdout.write(m.toString('utf8').endsWith('\n') ? m : Buffer.concat([m, Buffer.from('\n')]));
+    });
+    s.on('error', (e) => io.stderr.write(`peer ${s.remoteAddress}:${s.remotePort} ${errorLine(e)}\n`));
+    s.on('close', () => io.stderr.write(`closed ${s.remoteAddress}:${s.remotePort}\n`));
+  });
+  server.on('peerError', (e: unknown, peer: { address: string; port: number }) => io.stderr.write(`peer ${peer.address}:${peer.port} ${errorLine(e)}\n`));
+  if (keylog) server.on('keylog', (line: Buffer) => keylog(line));
+  const addr = await server.listen(port, v.host);
+  const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  io.stdout.write(`listening on ${shown}:${addr.port}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    signal?.addEventListener('abort', stop, { once: true });
+  });
+  await server.close();
+  return 0;
+}
