@@ -2,11 +2,23 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { connect } from '../node/client.js';
 import type { DtlsSocket } from '../node/socket.js';
-import { type CliIo, describe, errorLine, hexKey, intArg, keylogWriter, readFileArg, usageError } from './common.js';
+import {
+  type CliIo,
+  describe,
+  errorLine,
+  exportSpec,
+  hexKey,
+  intArg,
+  keylogWriter,
+  parseExportSpec,
+  readFileArg,
+  usageError,
+} from './common.js';
 
 export const CLIENT_USAGE = `tsdtls client --host H --port N [--ca F | --fingerprint 'sha-256 AB:CD:…' | --insecure]
        [--cert F --key F] [--server-name NAME] [--ciphers LIST] [--groups LIST] [--mtu N]
-       [--psk HEX --psk-identity ID] [--send TEXT] [--timeout MS] [--keylog FILE]`;
+       [--psk HEX --psk-identity ID] [--srtp PROFILES] [--alpn LIST] [--export LABEL:LENGTH[:CONTEXTHEX]]
+       [--send TEXT] [--timeout MS] [--keylog FILE]`;
 
 /**
  * `tsdtls client`: one line on stderr once established; with --send, send TEXT (again every second
@@ -33,6 +45,9 @@ export async function runClient(argv: string[], io: CliIo): Promise<number> {
       send: { type: 'string' },
       timeout: { type: 'string' },
       keylog: { type: 'string' },
+      srtp: { type: 'string' },
+      alpn: { type: 'string' },
+      export: { type: 'string', multiple: true },
     },
     strict: true,
   });
@@ -40,6 +55,7 @@ export async function runClient(argv: string[], io: CliIo): Promise<number> {
   if (port === undefined) throw usageError('--port is required');
   const timeout = intArg(v.timeout, '--timeout', 1, 3_600_000) ?? 30_000;
   if ((v.psk === undefined) !== (v['psk-identity'] === undefined)) throw usageError('--psk and --psk-identity go together');
+  const exports = (v.export ?? []).map(parseExportSpec);
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeout);
   let socket: DtlsSocket;
@@ -60,6 +76,8 @@ export async function runClient(argv: string[], io: CliIo): Promise<number> {
       handshakeTimeout: timeout,
       signal: ac.signal,
       onKeylog: keylogWriter(v.keylog),
+      srtpProfiles: v.srtp,
+      alpn: v.alpn,
     });
   } catch (e) {
     clearTimeout(timer);
@@ -67,6 +85,7 @@ export async function runClient(argv: string[], io: CliIo): Promise<number> {
     return 1;
   }
   io.stderr.write(`established ${describe(socket.info!)}\n`);
+  for (const spec of exports) io.stderr.write(`keying material: ${exportSpec(socket, spec)}\n`);
   if (v.send !== undefined) return sendOnce(socket, v.send, io, timer, ac.signal);
   clearTimeout(timer);
   return interactive(socket, io);

@@ -61,3 +61,30 @@ export function hexKey(v: string, what: string): Buffer {
   if (!/^([0-9a-fA-F]{2})+$/.test(v)) throw usageError(`${what} must be hex digits`);
   return Buffer.from(v, 'hex');
 }
+
+/** `--export LABEL:LENGTH[:CONTEXTHEX]`: an RFC 5705 exporter request. */
+export interface ExportSpec {
+  label: string;
+  length: number;
+  context?: Buffer;
+}
+
+export function parseExportSpec(v: string): ExportSpec {
+  const m = /^(.+?):(\d+)(?::([0-9a-fA-F]*))?$/.exec(v);
+  if (!m) throw usageError(`--export wants LABEL:LENGTH[:CONTEXTHEX], got ${JSON.stringify(v)}`);
+  const length = Number(m[2]);
+  if (length < 1 || length > 65535) throw usageError('--export length must be 1..65535');
+  return { label: m[1]!, length, context: m[3] === undefined ? undefined : hexContext(m[3]) };
+}
+
+function hexContext(h: string): Buffer {
+  if (h.length % 2 !== 0) throw usageError('--export context must be hex');
+  return Buffer.from(h, 'hex');
+}
+
+export function exportSpec(
+  s: { exportKeyingMaterial(label: string, length: number, context?: Uint8Array): Buffer },
+  spec: ExportSpec,
+): string {
+  return s.exportKeyingMaterial(spec.label, spec.length, spec.context).toString('hex').toUpperCase();
+}

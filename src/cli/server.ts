@@ -4,11 +4,23 @@ import { generateCertificate } from '../cert/generate.js';
 import type { ServerPsk } from '../engine/config.js';
 import { createServer } from '../node/server.js';
 import type { DtlsSocket } from '../node/socket.js';
-import { type CliIo, describe, errorLine, hexKey, intArg, keylogWriter, readFileArg, usageError } from './common.js';
+import {
+  type CliIo,
+  describe,
+  errorLine,
+  exportSpec,
+  hexKey,
+  intArg,
+  keylogWriter,
+  parseExportSpec,
+  readFileArg,
+  usageError,
+} from './common.js';
 
 export const SERVER_USAGE = `tsdtls server --port N [--host H] [--cert F --key F] [--ca F] [--request-cert | --require-cert]
        [--ciphers LIST] [--groups LIST] [--mtu N] [--no-cookie] [--echo]
-       [--psk HEX --psk-identity ID] [--psk-hint TEXT] [--psk-file FILE] [--keylog FILE]`;
+       [--psk HEX --psk-identity ID] [--psk-hint TEXT] [--psk-file FILE] [--srtp PROFILES] [--alpn LIST]
+       [--export LABEL:LENGTH[:CONTEXTHEX]] [--keylog FILE]`;
 
 /** Parse `identity:hexkey` lines (blank lines and # comments ignored). */
 export function parsePskFile(text: string): Map<string, Buffer> {
@@ -49,6 +61,9 @@ export async function runServer(argv: string[], io: CliIo, signal?: AbortSignal)
       'psk-hint': { type: 'string' },
       'psk-file': { type: 'string' },
       keylog: { type: 'string' },
+      srtp: { type: 'string' },
+      alpn: { type: 'string' },
+      export: { type: 'string', multiple: true },
     },
     strict: true,
   });
@@ -82,9 +97,13 @@ export async function runServer(argv: string[], io: CliIo, signal?: AbortSignal)
     mtu: intArg(v.mtu, '--mtu', 128, 65507),
     cookies: !v['no-cookie'],
     psk,
+    srtpProfiles: v.srtp,
+    alpn: v.alpn,
   });
+  const exports = (v.export ?? []).map(parseExportSpec);
   server.on('connection', (s: DtlsSocket) => {
     io.stderr.write(`established ${s.remoteAddress}:${s.remotePort} ${describe(s.info!)}\n`);
+    for (const spec of exports) io.stderr.write(`keying material: ${exportSpec(s, spec)}\n`);
     s.on('message', (m: Buffer) => {
       if (v.echo) s.send(m);
       else io.stdout.write(m.toString('utf8').endsWith('\n') ? m : Buffer.concat([m, Buffer.from('\n')]));

@@ -7,6 +7,7 @@ import { DtlsError } from '../errors.js';
 import { DEFAULT_REASSEMBLER_LIMITS, type ReassemblerLimits } from '../handshake/reassembler.js';
 import { DEFAULT_RETRANSMIT_POLICY, type RetransmitPolicy } from '../handshake/retransmit-timer.js';
 import { MIN_MTU } from '../handshake/flight.js';
+import { srtpProfileByName } from '../handshake/srtp.js';
 
 /** Our own certificate chain (leaf first, DER) and its private key. */
 export interface Identity {
@@ -66,6 +67,12 @@ export interface EngineConfig {
   limits?: Partial<ReassemblerLimits>;
   /** Largest number of HelloVerifyRequests a client answers (RFC 6347 §4.2.1 allows several). */
   maxHelloVerifyRequests?: number;
+  /** DTLS-SRTP protection profiles in preference order (RFC 5764 §4.1.1), e.g. SRTP_AEAD_AES_128_GCM. */
+  srtpProfiles?: readonly string[];
+  /** MKI offered with use_srtp (RFC 5764 §4.1.1); empty by default. */
+  srtpMki?: Buffer;
+  /** ALPN protocols in preference order (RFC 7301), e.g. ['webrtc', 'c-webrtc']. */
+  alpn?: readonly string[];
 }
 
 export interface ResolvedConfig extends EngineConfig {
@@ -111,6 +118,10 @@ export function resolveConfig(cfg: EngineConfig): ResolvedConfig {
   }
   const suites = cfg.cipherSuites ? parseSuiteList(cfg.cipherSuites) : defaultSuites(cfg);
   if (suites.length === 0) throw new DtlsError('invalid_argument', 'no cipher suite configured');
+  for (const p of cfg.srtpProfiles ?? []) srtpProfileByName(p);
+  for (const a of cfg.alpn ?? []) {
+    if (a.length === 0 || Buffer.byteLength(a) > 255) throw new DtlsError('invalid_argument', `bad ALPN protocol ${JSON.stringify(a)}`);
+  }
   const groups = cfg.groups ?? DEFAULT_GROUPS;
   for (const g of groups) {
     if (!DEFAULT_GROUPS.includes(g)) throw new DtlsError('invalid_argument', `unknown group ${g}`);

@@ -8,6 +8,13 @@ import type { HandshakeHost, HandshakeRole, Negotiated } from '../handshake/host
 import { type HandshakeMessage, Reassembler } from '../handshake/reassembler.js';
 import { RetransmitTimer } from '../handshake/retransmit-timer.js';
 import { ServerHandshake } from '../handshake/server.js';
+import {
+  SRTP_EXPORTER_LABEL,
+  type SrtpKeys,
+  splitSrtpKeyingMaterial,
+  srtpKeyingMaterialLength,
+  srtpProfileById,
+} from '../handshake/srtp.js';
 import { Transcript } from '../handshake/transcript.js';
 import { type OpenedRecord, RecordLayer } from '../record/record-layer.js';
 import { AlertDescription, AlertLevel, type AlertName, alertName, decodeAlert, encodeAlert } from '../wire/alert.js';
@@ -66,6 +73,9 @@ export class DtlsConnection implements HandshakeHost {
   private readonly events: DtlsEvent[] = [];
   private now: number;
   private info: ConnectionInfo | undefined;
+  /** Deferred handshake work (an async PSK lookup): its promise, and its result once settled. */
+  private deferred: { promise: Promise<void>; ready?: () => void } | undefined;
+  private changeCipherSpecWaiting = false;
   private negotiated: Negotiated | undefined;
 
   private constructor(config: EngineConfig, now: number, initialSeq: number) {
@@ -147,6 +157,15 @@ export class DtlsConnection implements HandshakeHost {
   handleTimeout(now: number): void {
     if (this.phase === 'failed' || this.phase === 'closed') return;
     this.now = now;
+    const d = this.deferred;
+    if (d?.ready) {
+      this.deferred = undefined;
+      this.guard(() => {
+        d.ready!();
+        this.resumeHandshake();
+      });
+      if ((this.phase as ConnectionState) === 'failed') return;
+    }
     if (this.phase === 'handshaking' && now >= this.handshakeDeadline) {
       this.failLocally('timeout', `handshake did not complete within ${this.config.handshakeTimeoutMs} ms`);
       return;
@@ -213,6 +232,21 @@ export class DtlsConnection implements HandshakeHost {
     return exportKeyingMaterial(n.suite.prfHash, n.masterSecret, n.clientRandom, n.serverRandom, label, context, length);
   }
 
+  /**
+   * The SRTP master keys and salts (RFC 5764 §4.2) for the negotiated profile. Like every exported
+   * secret, refused before the handshake completes (and so before the peer is authenticated).
+   */
+  getSrtpKeys(): SrtpKeys {
+    const n = this.negotiated;
+    const p = n?.srtpProfile === undefined ? undefined : srtpProfileById(n.srtpProfile);
+    if (this.phase !== 'connected') {
+      throw new DtlsError('not_connected', 'SRTP keys are available only after the handshake completes');
+    }
+    if (!p) throw new DtlsError('invalid_argument', 'no SRTP profile was negotiated');
+    const material = this.exportKeyingMaterial(SRTP_EXPORTER_LABEL, srtpKeyingMaterialLength(p));
+    return splitSrtpKeyingMaterial(p, material, n?.srtpMki ?? Buffer.alloc(0));
+  }
+
   // ---- HandshakeHost ----------------------------------------------------------------------------
 
   queueMessage(msgType: number, body: Buffer, opts: { transcript?: boolean } = {}): void {
@@ -266,6 +300,29 @@ export class DtlsConnection implements HandshakeHost {
     this.events.push(e);
   }
 
+  defer<T>(work: Promise<T>, resume: (value: T) => void): void {
+    const d: { promise: Promise<void>; ready?: () => void } = { promise: Promise.resolve() };
+    d.promise = work.then(
+      (value) => {
+        d.ready = () => resume(value);
+      },
+      (err: unknown) => {
+        d.ready = () => {
+          throw new HandshakeFailure('internal_error', `asynchronous lookup failed: ${(err as Error)?.message ?? err}`);
+        };
+      },
+    );
+    this.deferred = d;
+  }
+
+  /**
+   * A promise that settles when deferred handshake work (an asynchronous PSK lookup) is done; the
+   * caller then calls handleTimeout(now) to let the handshake continue. Undefined when nothing waits.
+   */
+  get pendingWork(): Promise<void> | undefined {
+    return this.deferred?.promise;
+  }
+
   // ---- internals --------------------------------------------------------------------------------
 
   private handleRecord(rec: OpenedRecord): void {
@@ -288,6 +345,11 @@ export class DtlsConnection implements HandshakeHost {
   private handleChangeCipherSpec(rec: OpenedRecord): void {
     if (rec.data.length !== 1 || rec.data[0] !== 1) {
       this.stats.recordsDropped++;
+      return;
+    }
+    if (this.deferred) {
+      // The key exchange is still being finished (async PSK lookup): act on this when it is.
+      this.changeCipherSpecWaiting = true;
       return;
     }
     // A ChangeCipherSpec is honoured only when every message before it has been processed; one that
@@ -329,11 +391,25 @@ export class DtlsConnection implements HandshakeHost {
       if (verdict === 'old') this.onStaleFragment(f);
       else if (verdict !== 'accepted') this.stats.fragmentsDropped++;
     }
-    for (let msg = this.reassembler.poll(); msg; msg = this.reassembler.poll()) {
+    this.processMessages();
+  }
+
+  private processMessages(): void {
+    while (!this.deferred && this.phase === 'handshaking') {
+      const msg = this.reassembler.poll();
+      if (!msg) break;
       this.trace('received', msg.msgType, msg.messageSeq, msg.epoch, msg.body.length, msg.fragments ?? 1, false);
       this.role.handleMessage(msg);
-      if (this.phase !== 'handshaking') break;
     }
+  }
+
+  /** Continue after deferred work: a ChangeCipherSpec that waited, then any messages that did. */
+  private resumeHandshake(): void {
+    if (this.changeCipherSpecWaiting) {
+      this.changeCipherSpecWaiting = false;
+      this.handleChangeCipherSpec({ type: ContentType.change_cipher_spec, epoch: 0, seq: 0, data: Buffer.from([1]) });
+    }
+    this.processMessages();
   }
 
   /**

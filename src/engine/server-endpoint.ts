@@ -52,6 +52,12 @@ export interface ServerEndpointConfig extends Omit<EngineConfig, 'role'> {
   /** Clock for cookie periods; defaults to `now`. Use wall-clock time when several processes share the secret. */
   cookieClock?: () => number;
   serverLimits?: Partial<ServerLimits>;
+  /**
+   * Called when deferred handshake work (an asynchronous PSK lookup) has finished; the caller should
+   * then call handleTimeout(now). The only callback of the endpoint: a promise settling is an input
+   * the caller cannot poll for.
+   */
+  onWakeup?: () => void;
 }
 
 /** Endpoint outputs: per-peer connection events, and the endpoint's own notices. */
@@ -100,6 +106,7 @@ export class DtlsServerEndpoint {
   private readonly limits: ServerLimits;
   private readonly connectionConfig: Omit<EngineConfig, 'role'>;
   private nextDeadline: number | undefined;
+  private readonly watched = new Set<DtlsConnection>();
   private closed = false;
   readonly stats: EndpointStats = {
     helloVerifyRequestsSent: 0,
@@ -116,7 +123,15 @@ export class DtlsServerEndpoint {
     this.limits = { ...DEFAULT_SERVER_LIMITS, ...config.serverLimits };
     this.cookies =
       config.cookies === false ? undefined : new CookieJar(config.cookieSecret, resolved.random, config.cookieRotationMs);
-    const { cookies: _c, cookieSecret: _s, cookieRotationMs: _r, cookieClock: _k, serverLimits: _l, ...rest } = config;
+    const {
+      cookies: _c,
+      cookieSecret: _s,
+      cookieRotationMs: _r,
+      cookieClock: _k,
+      serverLimits: _l,
+      onWakeup: _w,
+      ...rest
+    } = config;
     this.connectionConfig = rest;
   }
 
@@ -401,7 +416,19 @@ export class DtlsServerEndpoint {
     void now;
   }
 
+  private watchDeferred(c: DtlsConnection): void {
+    const work = c.pendingWork;
+    if (!work || this.watched.has(c)) return;
+    this.watched.add(c);
+    void work.then(() => {
+      this.watched.delete(c);
+      this.nextDeadline = 0;
+      this.config.onWakeup?.();
+    });
+  }
+
   private drain(st: PeerState, c: DtlsConnection): void {
+    this.watchDeferred(c);
     for (let d = c.pollTransmit(); d; d = c.pollTransmit()) this.outbox.push({ peer: st.peer, data: d });
     for (let e = c.pollEvent(); e; e = c.pollEvent()) {
       this.events.push({ type: 'connection-event', peer: st.peer, connection: c, event: e });

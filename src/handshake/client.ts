@@ -24,8 +24,12 @@ import {
 import { ExtensionType, HandshakeType, ProtocolVersion } from '../wire/constants.js';
 import { DecodeError } from '../wire/errors.js';
 import {
+  decodeAlpn,
   decodeRenegotiationInfo,
+  decodeUseSrtp,
+  encodeAlpn,
   encodeEcPointFormats,
+  encodeUseSrtp,
   encodeEmptyExtension,
   encodeRenegotiationInfo,
   encodeServerNameList,
@@ -47,6 +51,7 @@ import {
 } from '../wire/server-key-exchange.js';
 import type { HandshakeHost, HandshakeRole, Negotiated } from './host.js';
 import type { HandshakeMessage } from './reassembler.js';
+import { srtpProfileById, srtpProfileByName } from './srtp.js';
 
 type ClientState =
   | 'wait_server_hello'
@@ -100,6 +105,8 @@ export class ClientHandshake implements HandshakeRole {
   private certificateRequested = false;
   private certificateRequestSchemes: number[] = [];
   private signatureScheme?: string;
+  private srtpProfile?: number;
+  private alpnProtocol?: string;
   private result?: Negotiated;
 
   constructor(private readonly host: HandshakeHost) {}
@@ -136,6 +143,15 @@ export class ClientHandshake implements HandshakeRole {
         type: ExtensionType.signature_algorithms,
         data: encodeSignatureAlgorithms(cfg.signatureSchemes.map(schemeId)),
       });
+    }
+    if (cfg.srtpProfiles?.length) {
+      extensions.push({
+        type: ExtensionType.use_srtp,
+        data: encodeUseSrtp({ profiles: cfg.srtpProfiles.map((p) => srtpProfileByName(p).id), mki: cfg.srtpMki ?? Buffer.alloc(0) }),
+      });
+    }
+    if (cfg.alpn?.length) {
+      extensions.push({ type: ExtensionType.application_layer_protocol_negotiation, data: encodeAlpn([...cfg.alpn]) });
     }
     extensions.push({ type: ExtensionType.extended_master_secret, data: encodeEmptyExtension() });
     // RFC 5746 §3.4: an initial ClientHello signals secure renegotiation with an empty renegotiation_info.
@@ -250,6 +266,28 @@ export class ClientHandshake implements HandshakeRole {
     if (!this.extendedMasterSecret && this.host.config.requireExtendedMasterSecret) {
       // RFC 7627 §5.2: a client that requires EMS aborts when the server does not echo it.
       throw new HandshakeFailure('handshake_failure', 'server did not negotiate extended_master_secret');
+    }
+    const srtp = findExtension(sh.extensions, ExtensionType.use_srtp);
+    if (srtp) {
+      const u = decodeOrFail('use_srtp', () => decodeUseSrtp(srtp));
+      // RFC 5764 §4.1.3: exactly one profile, one we offered, and our MKI echoed.
+      const p = u.profiles.length === 1 ? srtpProfileById(u.profiles[0]!) : undefined;
+      if (!p || !this.host.config.srtpProfiles?.includes(p.name)) {
+        throw new HandshakeFailure('illegal_parameter', 'server chose an SRTP profile we did not offer');
+      }
+      if (u.mki.length > 0 && !u.mki.equals(this.host.config.srtpMki ?? Buffer.alloc(0))) {
+        throw new HandshakeFailure('illegal_parameter', 'server returned a different SRTP MKI');
+      }
+      this.srtpProfile = p.id;
+    }
+    const alpn = findExtension(sh.extensions, ExtensionType.application_layer_protocol_negotiation);
+    if (alpn) {
+      const names = decodeOrFail('application_layer_protocol_negotiation', () => decodeAlpn(alpn));
+      // RFC 7301 §3.1: the server names exactly one protocol, from the client's list.
+      if (names.length !== 1 || !this.host.config.alpn?.includes(names[0]!)) {
+        throw new HandshakeFailure('illegal_parameter', 'server selected an ALPN protocol we did not offer');
+      }
+      this.alpnProtocol = names[0];
     }
     this.suite = suite;
     this.serverHello = sh;
@@ -386,6 +424,9 @@ export class ClientHandshake implements HandshakeRole {
       signatureScheme: this.signatureScheme,
       peerCertificate: this.serverCertificate,
       pskIdentity,
+      srtpProfile: this.srtpProfile,
+      srtpMki: this.host.config.srtpMki,
+      alpnProtocol: this.alpnProtocol,
     };
     host.installKeys(this.result);
     host.queueChangeCipherSpec();
@@ -414,6 +455,8 @@ export class ClientHandshake implements HandshakeRole {
       resumed: false,
       peerCertificate: n.peerCertificate,
       pskIdentity: n.pskIdentity?.toString('utf8'),
+      srtpProfile: n.srtpProfile === undefined ? undefined : srtpProfileById(n.srtpProfile)?.name,
+      alpnProtocol: n.alpnProtocol,
     });
   }
 }

@@ -41,6 +41,11 @@ export interface HandshakeHost {
   installKeys(n: Negotiated): void;
   /** Forget the received messages numbering (after a HelloVerifyRequest the client starts over). */
   established(info: ConnectionInfo): void;
+  /**
+   * Pause the handshake until `work` settles (an asynchronous PSK lookup), then run `resume` with its
+   * value. Messages and a ChangeCipherSpec that arrive meanwhile wait.
+   */
+  defer<T>(work: Promise<T>, resume: (value: T) => void): void;
   emit(e: DtlsEvent): void;
 }
 

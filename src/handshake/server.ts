@@ -30,8 +30,12 @@ import {
 } from '../wire/client-key-exchange.js';
 import { ExtensionType, HandshakeType, ProtocolVersion, TLS_EMPTY_RENEGOTIATION_INFO_SCSV } from '../wire/constants.js';
 import {
+  decodeAlpn,
   decodeEcPointFormats,
   decodeRenegotiationInfo,
+  decodeUseSrtp,
+  encodeAlpn,
+  encodeUseSrtp,
   decodeSignatureAlgorithms,
   decodeSupportedGroups,
   encodeEcPointFormats,
@@ -52,6 +56,7 @@ import {
 import { decodeOrFail } from './client.js';
 import type { HandshakeHost, HandshakeRole, Negotiated } from './host.js';
 import type { HandshakeMessage } from './reassembler.js';
+import { srtpProfileById, srtpProfileByName } from './srtp.js';
 
 type ServerState =
   | 'wait_client_hello'
@@ -84,6 +89,9 @@ export class ServerHandshake implements HandshakeRole {
   private clientCertificate?: X509Certificate;
   private result?: Negotiated;
   private pskIdentity?: Buffer;
+  private srtpProfile?: number;
+  private srtpMki?: Buffer;
+  private alpnProtocol?: string;
 
   constructor(private readonly host: HandshakeHost) {}
 
@@ -217,6 +225,27 @@ export class ServerHandshake implements HandshakeRole {
     if (pointFormatsExt && usesEcdhe(suite)) {
       extensions.push({ type: ExtensionType.ec_point_formats, data: encodeEcPointFormats([0]) });
     }
+    const srtpExt = findExtension(ext, ExtensionType.use_srtp);
+    if (srtpExt && cfg.srtpProfiles?.length) {
+      const offer = decodeOrFail('use_srtp', () => decodeUseSrtp(srtpExt));
+      // RFC 5764 §4.1.1: the server picks by its own preference among the client's profiles; without
+      // a common one it proceeds without SRTP. The client's MKI is echoed.
+      const chosen = cfg.srtpProfiles.map(srtpProfileByName).find((p) => offer.profiles.includes(p.id));
+      if (chosen) {
+        this.srtpProfile = chosen.id;
+        this.srtpMki = offer.mki;
+        extensions.push({ type: ExtensionType.use_srtp, data: encodeUseSrtp({ profiles: [chosen.id], mki: offer.mki }) });
+      }
+    }
+    const alpnExt = findExtension(ext, ExtensionType.application_layer_protocol_negotiation);
+    if (alpnExt && cfg.alpn?.length) {
+      const offered = decodeOrFail('application_layer_protocol_negotiation', () => decodeAlpn(alpnExt));
+      const chosen = cfg.alpn.find((a) => offered.includes(a));
+      // RFC 7301 §3.2: no protocol in common is fatal, with no_application_protocol.
+      if (!chosen) throw new HandshakeFailure('no_application_protocol', `no ALPN protocol in common (client offers ${offered.join(', ')})`);
+      this.alpnProtocol = chosen;
+      extensions.push({ type: ExtensionType.application_layer_protocol_negotiation, data: encodeAlpn([chosen]) });
+    }
     const host = this.host;
     host.queueMessage(
       HandshakeType.server_hello,
@@ -296,11 +325,6 @@ export class ServerHandshake implements HandshakeRole {
     this.state = 'wait_client_key_exchange';
   }
 
-  private async lookupPsk(identity: Buffer): Promise<Buffer | undefined> {
-    const psk = this.host.config.psk as ServerPsk;
-    return psk.lookup(identity);
-  }
-
   private onClientKeyExchange(msg: HandshakeMessage): void {
     const suite = this.suite;
     let ecdhSecret: Buffer | undefined;
@@ -315,26 +339,33 @@ export class ServerHandshake implements HandshakeRole {
       const cke = decodeOrFail('ClientKeyExchange', () => decodeEcdheClientKeyExchange(msg.body));
       ecdhSecret = this.share!.deriveSecret(cke.publicKey);
     }
-    let preMaster: Buffer;
-    if (identity !== undefined) {
-      if (identity.length === 0 || identity.length > MAX_PSK_IDENTITY_LENGTH) {
-        throw new HandshakeFailure('illegal_parameter', `PSK identity of ${identity.length} bytes`);
-      }
-      const psk = this.host.config.psk as ServerPsk;
-      const key = psk.lookup(identity);
-      if (key instanceof Promise) {
-        void this.lookupPsk; // async lookups are resolved by the connection before this point
-        throw new HandshakeFailure('internal_error', 'asynchronous PSK lookup reached the synchronous path');
-      }
-      if (!key) throw new HandshakeFailure('unknown_psk_identity', `unknown PSK identity ${JSON.stringify(identity.toString('utf8'))}`);
-      this.pskIdentity = Buffer.from(identity);
-      preMaster = pskPremasterSecret(key, ecdhSecret);
-    } else {
-      preMaster = ecdhSecret!;
+    // The session hash is taken now: the transcript ends with ClientKeyExchange (RFC 7627 §4).
+    const sessionHash = this.host.transcript.hash(suite.prfHash);
+    if (identity === undefined) {
+      this.finishKeyExchange(ecdhSecret!, sessionHash);
+      return;
     }
-    const t = this.host.transcript;
+    // RFC 4279 §5.3: identities are at most 128 bytes here; an empty one names nobody.
+    if (identity.length === 0 || identity.length > MAX_PSK_IDENTITY_LENGTH) {
+      throw new HandshakeFailure('illegal_parameter', `PSK identity of ${identity.length} bytes`);
+    }
+    const id = Buffer.from(identity);
+    const withKey = (key: Buffer | undefined) => {
+      if (!key) {
+        throw new HandshakeFailure('unknown_psk_identity', `unknown PSK identity ${JSON.stringify(id.toString('utf8'))}`);
+      }
+      this.pskIdentity = id;
+      this.finishKeyExchange(pskPremasterSecret(key, ecdhSecret), sessionHash);
+    };
+    const key = (this.host.config.psk as ServerPsk).lookup(id);
+    if (key instanceof Promise) this.host.defer(key, withKey);
+    else withKey(key);
+  }
+
+  private finishKeyExchange(preMaster: Buffer, sessionHash: Buffer): void {
+    const suite = this.suite;
     const masterSecret = this.extendedMasterSecret
-      ? computeExtendedMasterSecret(suite.prfHash, preMaster, t.hash(suite.prfHash))
+      ? computeExtendedMasterSecret(suite.prfHash, preMaster, sessionHash)
       : computeMasterSecret(suite.prfHash, preMaster, this.hello.random, this.serverRandom);
     this.result = {
       suite,
@@ -347,6 +378,9 @@ export class ServerHandshake implements HandshakeRole {
       signatureScheme: this.signatureScheme,
       peerCertificate: this.clientCertificate,
       pskIdentity: this.pskIdentity,
+      srtpProfile: this.srtpProfile,
+      srtpMki: this.srtpMki,
+      alpnProtocol: this.alpnProtocol,
     };
     this.host.installKeys(this.result);
     this.state = this.clientCertificate ? 'wait_certificate_verify' : 'wait_change_cipher_spec';
@@ -391,6 +425,8 @@ export class ServerHandshake implements HandshakeRole {
       resumed: false,
       peerCertificate: n.peerCertificate,
       pskIdentity: n.pskIdentity?.toString('utf8'),
+      srtpProfile: n.srtpProfile === undefined ? undefined : srtpProfileById(n.srtpProfile)?.name,
+      alpnProtocol: n.alpnProtocol,
     });
   }
 }

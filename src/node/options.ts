@@ -31,6 +31,12 @@ export interface CommonOptions {
   requireExtendedMasterSecret?: boolean;
   /** Randomness source; only tests replace it. */
   random?: RandomSource;
+  /** DTLS-SRTP profiles in preference order (RFC 5764), e.g. SRTP_AEAD_AES_128_GCM (array or comma list). */
+  srtpProfiles?: string | readonly string[];
+  /** MKI sent with use_srtp (client). */
+  srtpMki?: Buffer;
+  /** ALPN protocols in preference order (RFC 7301), array or comma list. */
+  alpn?: string | readonly string[];
 }
 
 function list(x: string | readonly string[] | undefined): string[] | undefined {
@@ -69,6 +75,9 @@ export function engineConfigFrom(o: CommonOptions): Omit<EngineConfig, 'role'> {
     retransmit: o.initialRetransmitTimeout === undefined ? undefined : { initialMs: o.initialRetransmitTimeout },
     requireExtendedMasterSecret: o.requireExtendedMasterSecret,
     random: o.random,
+    srtpProfiles: list(o.srtpProfiles),
+    srtpMki: o.srtpMki,
+    alpn: list(o.alpn),
   };
 }
 

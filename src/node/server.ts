@@ -54,6 +54,10 @@ export class DtlsServer extends EventEmitter {
       cookieSecret: options.cookieSecret,
       cookieClock: options.cookieSecret ? () => Date.now() : undefined,
       serverLimits: { ...options.limits, ...(options.idleTimeout ? { idleTimeoutMs: options.idleTimeout } : {}) },
+      onWakeup: () => {
+        this.endpoint.handleTimeout(monotonicNow());
+        this.flush();
+      },
     });
     if (onConnection) this.on('connection', onConnection);
     this.carrier = {

@@ -4,6 +4,7 @@ import type { DtlsConnection } from '../engine/connection.js';
 import type { ConnectionInfo, DtlsEvent } from '../engine/events.js';
 import { DtlsError } from '../errors.js';
 import { suiteByName } from '../crypto/suites.js';
+import type { SrtpKeys } from '../handshake/srtp.js';
 
 /** What a DtlsSocket needs from whoever carries its datagrams (the client's socket or the server). */
 export interface SocketCarrier {
@@ -93,6 +94,16 @@ export class DtlsSocket extends EventEmitter {
   /** RFC 5705 exporter; refused before the handshake completes. */
   exportKeyingMaterial(label: string, length: number, context?: Uint8Array): Buffer {
     return this.connection.exportKeyingMaterial(label, length, context);
+  }
+
+  /** SRTP keys and salts for the negotiated profile (RFC 5764 §4.2). */
+  getSrtpKeys(): SrtpKeys {
+    return this.connection.getSrtpKeys();
+  }
+
+  /** The ALPN protocol the peers agreed on, if any. */
+  get alpnProtocol(): string | undefined {
+    return this.info?.alpnProtocol;
   }
 
   /** Feed an engine event (called by the carrier). */

@@ -175,8 +175,9 @@ export class RecordLayer {
     }
     const state = this.readStates.find((s) => s.epoch === r.epoch);
     if (!state) {
-      if (this.pendingRead && r.epoch === this.pendingRead.epoch) {
-        // RFC 6347 §4.1: a record of the next epoch may arrive before the ChangeCipherSpec; keep it.
+      if (r.epoch === this.readEpoch + 1) {
+        // RFC 6347 §4.1: a record of the next epoch may arrive before the ChangeCipherSpec (or even
+        // before the keys for it are known, e.g. during an asynchronous PSK lookup); keep it, bounded.
         if (
           this.buffered.length >= this.limits.maxBufferedRecords ||
           this.bufferedBytes + r.raw.length > this.limits.maxBufferedBytes

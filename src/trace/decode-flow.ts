@@ -475,7 +475,7 @@ class FlowDecoder {
     if (rec.epoch > 0) {
       const plain = this.decrypt(rec, from);
       if (typeof plain === 'string') {
-        out.note = plain;
+        if (plain !== '') out.note = plain;
         if (rec.type === ContentType.application_data) {
           this.summary.applicationRecords++;
           out.applicationData = { length: rec.length };
@@ -532,7 +532,7 @@ class FlowDecoder {
 
   /** The plaintext of a protected record, or a string saying why it cannot be read. */
   private decrypt(rec: RawRecord, from: Side): Buffer | string {
-    if (this.keylog === undefined) return 'encrypted (no key log)';
+    if (this.keylog === undefined) return '';
     if (rec.epoch !== 1) return `encrypted in epoch ${rec.epoch} (only epoch 1 is decrypted)`;
     const ciphers = this.cipherPair();
     if (ciphers === undefined) return `encrypted (${this.keyProblem})`;

@@ -4,7 +4,7 @@
  */
 
 import type { CaptureTrace, TraceFlow } from './decode-flow.js';
-import { endpointLabel, recordDetails, recordLabel } from './ladder.js';
+import { type DetailContext, endpointLabel, recordDetails, recordLabel } from './ladder.js';
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -27,7 +27,7 @@ function colourOf(label: string, from: 'client' | 'server', alert: boolean, decr
 function flowSvg(flow: TraceFlow): string {
   const parts: string[] = [];
   let y = 60;
-  let cookieSeen = false;
+  const ctx: DetailContext = { cookieSeen: false };
   for (const flight of flow.flights) {
     parts.push(
       `<rect x="0" y="${y}" width="${WIDTH}" height="${FLIGHT - 6}" fill="${flight.retransmission ? '#fff3cd' : '#f0f0f0'}"/>`,
@@ -38,8 +38,7 @@ function flowSvg(flow: TraceFlow): string {
       const d = flow.datagrams[n - 1]!;
       for (const [ri, r] of d.records.entries()) {
         const label = recordLabel(r) + (r.handshake.some((h) => h.type === 3) ? ' [cookie]' : '');
-        const details = recordDetails(r, d, cookieSeen);
-        if (r.handshake.some((h) => h.type === 3)) cookieSeen = true;
+        const details = recordDetails(r, d, ctx);
         const colour = colourOf(label, d.from, r.contentType === 21, r.decrypted);
         const [x1, x2] = d.from === 'client' ? [LEFT, RIGHT] : [RIGHT, LEFT];
         const lineY = y + 18;

@@ -83,20 +83,41 @@ function fieldLines(name: string, value: FieldValue): string[] {
   return [`${name}: ${value}`];
 }
 
-/** Detail lines shown under a record's row. */
-export function recordDetails(r: TraceRecord, d: TraceDatagram, cookieSeen: boolean): string[] {
+/** What the detail lines of earlier rows tell later ones. */
+export interface DetailContext {
+  /** A HelloVerifyRequest was seen, so a ClientHello cookie is the echoed one. */
+  cookieSeen: boolean;
+  /** Fields of the first ClientHello, so the second one can show only what changed. */
+  firstClientHello?: Record<string, FieldValue>;
+}
+
+function sameValue(a: FieldValue | undefined, b: FieldValue): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Detail lines shown under a record's row; updates `ctx` for the rows after it. */
+export function recordDetails(r: TraceRecord, d: TraceDatagram, ctx: DetailContext): string[] {
   const lines: string[] = [];
   for (const h of r.handshake) {
     if (h.decodeError) lines.push(`${h.name}: cannot decode: ${h.decodeError}`);
     if (!h.fields) continue;
+    const first = h.type === 1 ? ctx.firstClientHello : undefined;
+    let unchanged = 0;
     for (const [k, v] of Object.entries(h.fields)) {
-      let ls = fieldLines(k, v);
-      // RFC 6347 §4.2.1: the second ClientHello echoes the cookie of the HelloVerifyRequest.
-      if (h.type === 1 && k === 'cookie' && v !== '(empty)' && cookieSeen) {
-        ls = [`${ls[0]}  ← cookie from HelloVerifyRequest`];
+      // RFC 6347 §4.2.1: the second ClientHello repeats the first, adding the cookie.
+      if (first && k !== 'cookie' && sameValue(first[k], v)) {
+        unchanged++;
+        continue;
+      }
+      const ls = fieldLines(k, v);
+      if (h.type === 1 && k === 'cookie' && v !== '(empty)' && ctx.cookieSeen) {
+        ls[0] = `${ls[0]}  ← cookie from HelloVerifyRequest`;
       }
       lines.push(...ls);
     }
+    if (unchanged > 0) lines.push(`(${unchanged} other fields as in the first ClientHello)`);
+    if (h.type === 1 && !ctx.firstClientHello) ctx.firstClientHello = h.fields;
+    if (h.type === 3) ctx.cookieSeen = true;
   }
   if (r.applicationData?.hex !== undefined) lines.push(`plaintext (hex): ${r.applicationData.hex}`);
   if (r.note && r.note !== 'retransmission') lines.push(r.note);
@@ -170,8 +191,7 @@ export function renderFlow(flow: TraceFlow, options: LadderOptions = {}): string
   out.push(
     `${'time'.padStart(timeWidth - 2)}  ${clientName}${' '.repeat(Math.max(1, width + 2 - clientName.length - serverName.length))}${serverName}`,
   );
-  const rails = `${gutter}│${' '.repeat(width)}│`;
-  let cookieSeen = false;
+  const ctx: DetailContext = { cookieSeen: false };
   for (const flight of flow.flights) {
     const n = flight.datagrams.length;
     const title = `── flight ${flight.number} · ${flight.from} · ${n} datagram${n === 1 ? '' : 's'}${flight.retransmission ? ' · retransmission' : ''} `;
@@ -185,18 +205,16 @@ export function renderFlow(flow: TraceFlow, options: LadderOptions = {}): string
         if (r.handshake.some((h) => h.type === 3)) label += ' [cookie]';
         const style = recordStyle(r, d.from);
         out.push(`${time}│${p.paint(style, arrow(label, d.from, width))}│ ${p.paint('dim', meta)}`);
-        const details = recordDetails(r, d, cookieSeen);
+        const details = recordDetails(r, d, ctx);
         if (label.length > width - 5) details.unshift(label);
         for (const line of details) {
           const text = `   ${line}`;
           const padded = text.length < width ? `${text.padEnd(width)}│` : text;
           out.push(`${gutter}│${p.paint(line.includes('← cookie') ? 'cookie' : 'dim', padded)}`);
         }
-        if (r.handshake.some((h) => h.type === 3)) cookieSeen = true;
       }
     }
   }
-  out.push(rails);
   return `${out.join('\n')}\n`;
 }
 

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { CIPHER_SUITES } from '../../src/crypto/suites.js';
@@ -16,6 +17,7 @@ import {
   livePeerCount,
   makeTempDir,
   PeerMissingError,
+  PeerTimeoutError,
   requireBinary,
   runGnutlsClient,
   runOpensslClient,
@@ -363,6 +365,23 @@ test('gnutlsPriorityFor selects exactly the suite of our table, by IANA code poi
     checked++;
   }
   assert.ok(checked >= 15);
+});
+
+test('a peer that never answers makes the run time out, and the client is killed', async () => {
+  const blackHole = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => blackHole.bind(0, '127.0.0.1', resolve));
+  try {
+    const running = livePeerCount();
+    const started = Date.now();
+    await assert.rejects(
+      runOpensslClient({ port: blackHole.address().port, caFile: ca.cert, timeoutMs: 1500 }),
+      (err: unknown) => err instanceof PeerTimeoutError && /s_client/.test(err.message),
+    );
+    assert.ok(Date.now() - started < 5000, 'bounded by timeoutMs plus a bounded stop');
+    assert.equal(livePeerCount(), running);
+  } finally {
+    blackHole.close();
+  }
 });
 
 test('cleanup leaves no peer process running', async () => {

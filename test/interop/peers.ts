@@ -7,7 +7,7 @@
  * A missing peer binary is a test FAILURE, never a skip: `requireBinary` throws a loud error telling how to
  * install it (`.ci/run` installs them all).
  *
- * Quirks found by running the peers against each other (OpenSSL 3.0.19, GnuTLS 3.7.9, Debian 12):
+ * Quirks found by running the peers against each other (OpenSSL 3.0.19 and 3.0.22, GnuTLS 3.7.9, Debian 12):
  *
  * openssl s_server
  * - Prints `ACCEPT` on stdout (flushed) once the UDP socket is bound: that is the readiness signal. A port

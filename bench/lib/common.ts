@@ -1,0 +1,83 @@
+/**
+ * Helpers shared by the benchmark workers: timing, percentiles, certificates and the result line the
+ * orchestrator (bench/run.ts) reads from each worker's stdout.
+ */
+import { generateCertificate, type GeneratedCertificate } from '../../src/cert/generate.js';
+
+/** Prefix of the single stdout line that carries a worker's result. */
+export const RESULT_PREFIX = 'BENCH_RESULT ';
+
+/** A flat record of named figures; undefined marks a figure that could not be measured. */
+export type Figures = Record<string, number | string | undefined>;
+
+export function emitResult(figures: Figures): void {
+  process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(figures)}\n`);
+}
+
+export function percentile(sorted: readonly number[], p: number): number | undefined {
+  if (sorted.length === 0) return undefined;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+/** CPU time (user + system) in ms since `start` (a process.cpuUsage() snapshot). */
+export function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
+
+export function gc(): void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (!g) throw new Error('run the worker with --expose-gc');
+  // Several passes: weak references and finalizers release memory only on a later collection.
+  for (let i = 0; i < 4; i++) g();
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function yieldToLoop(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
+
+/** Rejects after `ms` so that no benchmark step can hang the run. */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(t));
+}
+
+export async function benchCertificate(): Promise<GeneratedCertificate> {
+  return generateCertificate({ keyType: 'ecdsa-p256', commonName: 'bench.local', subjectAltNames: ['127.0.0.1'] });
+}
+
+export const PSK_IDENTITY = 'bench-client';
+export const PSK_KEY = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex');
+export const PSK_SUITE = 'TLS_PSK_WITH_AES_128_CCM_8';
+
+/** The three handshake variants the issue asks for. */
+export type HandshakeVariant = 'p256' | 'x25519' | 'psk';
+export const HANDSHAKE_VARIANTS: readonly HandshakeVariant[] = ['p256', 'x25519', 'psk'];
+
+/** Summary of a handshake throughput run. */
+export function handshakeFigures(
+  prefix: string,
+  latencies: number[],
+  elapsedMs: number,
+  cpuMs: number,
+  failures: number,
+): Figures {
+  latencies.sort((a, b) => a - b);
+  const n = latencies.length;
+  return {
+    [`${prefix}.hs_per_s`]: n > 0 ? (n * 1000) / elapsedMs : undefined,
+    [`${prefix}.p50_ms`]: percentile(latencies, 50),
+    [`${prefix}.p99_ms`]: percentile(latencies, 99),
+    [`${prefix}.cpu_ms_per_hs`]: n > 0 ? cpuMs / n : undefined,
+    [`${prefix}.count`]: n,
+    [`${prefix}.failures`]: failures,
+  };
+}

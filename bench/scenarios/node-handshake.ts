@@ -1,0 +1,129 @@
+/**
+ * Full handshakes through the Node API (createServer / connect) over UDP on 127.0.0.1: every connect()
+ * opens a fresh UDP socket, as a real client does. `nodeHandshakes` runs client and server in one
+ * process; `handshakeServer` + `nodeHandshakeClient` are the two-process variant (the orchestrator
+ * starts the server child, reads its port, then runs the client child against it).
+ */
+import { connect } from '../../src/node/client.js';
+import { createServer, type DtlsServer } from '../../src/node/server.js';
+import {
+  benchCertificate,
+  cpuMsSince,
+  type Figures,
+  type HandshakeVariant,
+  handshakeFigures,
+  withTimeout,
+} from '../lib/common.js';
+import { nodeClientOptions, nodeServerOptions } from './configs.js';
+
+/** Upper bound on one handshake: far above any real figure, only there so nothing hangs. */
+const HANDSHAKE_LIMIT_MS = 10_000;
+
+interface LoopResult {
+  latencies: number[];
+  elapsedMs: number;
+  failures: number;
+  firstError?: string;
+}
+
+/** `concurrency` independent connect-then-close loops until `durationMs` has passed. */
+async function clientLoops(
+  variant: HandshakeVariant,
+  fingerprint: string | undefined,
+  port: number,
+  concurrency: number,
+  durationMs: number,
+): Promise<LoopResult> {
+  const options = nodeClientOptions(variant, fingerprint, port);
+  const latencies: number[] = [];
+  let failures = 0;
+  let firstError: string | undefined;
+  const start = performance.now();
+  const deadline = start + durationMs;
+  const loop = async (): Promise<void> => {
+    while (performance.now() < deadline) {
+      const t0 = performance.now();
+      try {
+        const socket = await withTimeout(connect(options), HANDSHAKE_LIMIT_MS, 'connect');
+        latencies.push(performance.now() - t0);
+        await withTimeout(socket.close(), HANDSHAKE_LIMIT_MS, 'close');
+      } catch (e) {
+        failures++;
+        firstError ??= e instanceof Error ? e.message : String(e);
+        // A failing configuration fails fast; do not spin on it.
+        if (latencies.length === 0 && failures > 3) return;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  return { latencies, elapsedMs: performance.now() - start, failures, firstError };
+}
+
+async function startServer(variant: HandshakeVariant): Promise<{ server: DtlsServer; port: number; fingerprint?: string }> {
+  const cert = await benchCertificate();
+  const server = createServer(nodeServerOptions(variant, cert));
+  server.on('connection', (s) => s.on('error', () => {}));
+  server.on('peerError', () => {});
+  const { port } = await server.listen(0, '127.0.0.1');
+  return { server, port, fingerprint: variant === 'psk' ? undefined : cert.fingerprint };
+}
+
+export async function nodeHandshakes(
+  variant: HandshakeVariant,
+  concurrencies: readonly number[],
+  durationMs: number,
+): Promise<Figures> {
+  const { server, port, fingerprint } = await startServer(variant);
+  const out: Figures = {};
+  try {
+    await clientLoops(variant, fingerprint, port, 4, 300); // warm-up
+    for (const c of concurrencies) {
+      const cpuStart = process.cpuUsage();
+      const r = await clientLoops(variant, fingerprint, port, c, durationMs);
+      Object.assign(out, handshakeFigures(`node.${variant}.c${c}`, r.latencies, r.elapsedMs, cpuMsSince(cpuStart), r.failures));
+      if (r.latencies.length === 0) out[`node.${variant}.c${c}.error`] = r.firstError;
+    }
+  } finally {
+    await withTimeout(server.close(), 5_000, 'server close');
+  }
+  return out;
+}
+
+/**
+ * The server child of the two-process variant: prints `PORT <n>`, serves until its stdin closes (or a
+ * hard limit passes), then prints its CPU time as a result line.
+ */
+export async function handshakeServer(variant: HandshakeVariant, limitMs: number): Promise<Figures> {
+  const { server, port, fingerprint } = await startServer(variant);
+  const cpuStart = process.cpuUsage();
+  process.stdout.write(`PORT ${port} ${fingerprint ?? '-'}\n`);
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, limitMs);
+    process.stdin.on('end', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    process.stdin.resume();
+  });
+  const cpuMs = cpuMsSince(cpuStart);
+  await withTimeout(server.close(), 5_000, 'server close');
+  return { 'server.cpu_ms': cpuMs, 'server.connections': server.stats.connectionsCreated };
+}
+
+export async function nodeHandshakeClient(
+  variant: HandshakeVariant,
+  port: number,
+  fingerprint: string | undefined,
+  concurrencies: readonly number[],
+  durationMs: number,
+): Promise<Figures> {
+  const out: Figures = {};
+  await clientLoops(variant, fingerprint, port, 4, 300); // warm-up (the server's too)
+  for (const c of concurrencies) {
+    const cpuStart = process.cpuUsage();
+    const r = await clientLoops(variant, fingerprint, port, c, durationMs);
+    Object.assign(out, handshakeFigures(`node2p.${variant}.c${c}`, r.latencies, r.elapsedMs, cpuMsSince(cpuStart), r.failures));
+    if (r.latencies.length === 0) out[`node2p.${variant}.c${c}.error`] = r.firstError;
+  }
+  return out;
+}
