@@ -5,6 +5,8 @@
 import { emitResult, type Figures, type HandshakeVariant } from './lib/common.js';
 import { dgramData, nodeData } from './scenarios/data.js';
 import { engineHandshakes } from './scenarios/engine-handshake.js';
+import { memoryPerSession } from './scenarios/memory.js';
+import { recordLayerBench } from './scenarios/record.js';
 import { handshakeServer, nodeHandshakeClient, nodeHandshakes } from './scenarios/node-handshake.js';
 
 type Params = Record<string, unknown>;
@@ -25,6 +27,8 @@ const SCENARIOS: Record<string, (p: Params) => Promise<Figures>> = {
     ),
   'node-data': (p) => nodeData((p.durationMs as number) ?? 1000),
   'dgram-data': (p) => dgramData((p.durationMs as number) ?? 1000),
+  record: async (p) => recordLayerBench((p.durationMs as number) ?? 500),
+  memory: (p) => memoryPerSession((p.sessions as number) ?? 1000),
 };
 
 async function main(): Promise<void> {

@@ -46,12 +46,20 @@ export async function engineHandshakes(
   return out;
 }
 
-function runLoop(
+/**
+ * Runs `concurrency` handshakes at a time against `endpoint` until `durationMs` has passed or
+ * `maxHandshakes` have completed. With `keepSessions` the clients are dropped without close_notify once
+ * connected (they are simply forgotten), leaving the server's sessions idle and established.
+ */
+export function runLoop(
   cfg: ReturnType<typeof engineConfigs>,
   concurrency: number,
   durationMs: number,
+  opts: { endpoint?: DtlsServerEndpoint; keepSessions?: boolean; maxHandshakes?: number } = {},
 ): { latencies: number[]; elapsedMs: number; failures: number; firstError?: string } {
-  const endpoint = new DtlsServerEndpoint({ ...cfg.server });
+  const endpoint = opts.endpoint ?? new DtlsServerEndpoint({ ...cfg.server });
+  const maxHandshakes = opts.maxHandshakes ?? Number.POSITIVE_INFINITY;
+  let started = 0;
   const slots = new Map<number, Slot>();
   const latencies: number[] = [];
   let failures = 0;
@@ -61,6 +69,7 @@ function runLoop(
   const deadline = start + durationMs;
 
   const startClient = (): void => {
+    started++;
     const now = performance.now();
     const port = nextPort++;
     slots.set(port, {
@@ -69,7 +78,7 @@ function runLoop(
       startedAt: now,
     });
   };
-  for (let i = 0; i < concurrency; i++) startClient();
+  for (let i = 0; i < Math.min(concurrency, maxHandshakes); i++) startClient();
 
   let idleRounds = 0;
   // Bounded: every round moves at least one datagram or counts towards MAX_IDLE_ROUNDS, and no client
@@ -87,8 +96,10 @@ function runLoop(
         if (e.type === 'connected') {
           const now = performance.now();
           latencies.push(now - slot.startedAt);
-          c.close(now);
-          for (let d = c.pollTransmit(); d; d = c.pollTransmit()) endpoint.handleDatagram(d, slot.peer, now);
+          if (!opts.keepSessions) {
+            c.close(now);
+            for (let d = c.pollTransmit(); d; d = c.pollTransmit()) endpoint.handleDatagram(d, slot.peer, now);
+          }
           finished = true;
         } else if (e.type === 'failed') {
           failures++;
@@ -98,7 +109,7 @@ function runLoop(
       }
       if (finished) {
         slots.delete(port);
-        if (performance.now() < deadline) startClient();
+        if (performance.now() < deadline && started < maxHandshakes) startClient();
       }
     }
     for (let t = endpoint.pollTransmit(); t; t = endpoint.pollTransmit()) {

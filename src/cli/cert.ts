@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { generateCertificate, type KeyType } from '../cert/generate.js';
 import { type CliIo, intArg, usageError } from './common.js';
 
-export const CERT_USAGE = 'tsdtls cert [--key-type ecdsa-p256|ecdsa-p384|rsa-2048|ed25519] [--cn NAME] [--days N] [--out-cert F --out-key F]';
+export const CERT_USAGE =
+  'tsdtls cert [--key-type ecdsa-p256|ecdsa-p384|rsa-2048|ed25519] [--cn NAME] [--days N] [--out-cert F --out-key F]';
 
 const KEY_TYPES: KeyType[] = ['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'ed25519'];
 
@@ -22,7 +23,11 @@ export async function runCert(argv: string[], io: CliIo): Promise<number> {
   });
   const keyType = v['key-type'] as KeyType;
   if (!KEY_TYPES.includes(keyType)) throw usageError(`--key-type must be one of ${KEY_TYPES.join(', ')}`);
-  const g = await generateCertificate({ keyType, commonName: v.cn, validityDays: intArg(v.days, '--days', 1, 36500) });
+  const g = await generateCertificate({
+    keyType,
+    commonName: v.cn,
+    validityDays: intArg(v.days, '--days', 1, 36500),
+  });
   if (v['out-cert']) writeFileSync(v['out-cert'], g.cert);
   else io.stdout.write(g.cert);
   if (v['out-key']) writeFileSync(v['out-key'], g.key, { mode: 0o600 });

@@ -54,7 +54,8 @@ export async function runClient(argv: string[], io: CliIo): Promise<number> {
   const port = intArg(v.port, '--port', 1, 65535);
   if (port === undefined) throw usageError('--port is required');
   const timeout = intArg(v.timeout, '--timeout', 1, 3_600_000) ?? 30_000;
-  if ((v.psk === undefined) !== (v['psk-identity'] === undefined)) throw usageError('--psk and --psk-identity go together');
+  if ((v.psk === undefined) !== (v['psk-identity'] === undefined))
+    throw usageError('--psk and --psk-identity go together');
   const exports = (v.export ?? []).map(parseExportSpec);
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeout);
@@ -81,7 +82,9 @@ export async function runClient(argv: string[], io: CliIo): Promise<number> {
     });
   } catch (e) {
     clearTimeout(timer);
-    io.stderr.write(`${errorLine(ac.signal.aborted ? Object.assign(e as object, { code: 'timeout' }) : e)}\n`);
+    io.stderr.write(
+      `${errorLine(ac.signal.aborted ? Object.assign(e as object, { code: 'timeout' }) : e)}\n`,
+    );
     return 1;
   }
   io.stderr.write(`established ${describe(socket.info!)}\n`);
@@ -91,7 +94,13 @@ export async function runClient(argv: string[], io: CliIo): Promise<number> {
   return interactive(socket, io);
 }
 
-async function sendOnce(socket: DtlsSocket, text: string, io: CliIo, timer: NodeJS.Timeout, signal: AbortSignal): Promise<number> {
+async function sendOnce(
+  socket: DtlsSocket,
+  text: string,
+  io: CliIo,
+  timer: NodeJS.Timeout,
+  signal: AbortSignal,
+): Promise<number> {
   return new Promise<number>((resolve) => {
     let resend: NodeJS.Timeout | undefined;
     let finished = false;
@@ -109,7 +118,9 @@ async function sendOnce(socket: DtlsSocket, text: string, io: CliIo, timer: Node
     });
     socket.once('error', (e) => done(1, errorLine(e)));
     socket.once('close', () => done(1, 'error: closed: the server closed the association before replying'));
-    signal.addEventListener('abort', () => done(1, 'error: timeout: no reply before --timeout'), { once: true });
+    signal.addEventListener('abort', () => done(1, 'error: timeout: no reply before --timeout'), {
+      once: true,
+    });
     socket.send(text);
     resend = setInterval(() => {
       if (!socket.closed) socket.send(text);

@@ -1,6 +1,6 @@
 import { appendFileSync, readFileSync } from 'node:fs';
-import { DtlsError } from '../errors.js';
 import type { ConnectionInfo } from '../engine/events.js';
+import { DtlsError } from '../errors.js';
 
 /** Streams a command writes to; tests pass their own. */
 export interface CliIo {
@@ -34,7 +34,8 @@ export function readFileArg(path: string, what: string): Buffer {
 export function intArg(v: string | undefined, what: string, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw usageError(`${what} must be an integer in ${min}..${max}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw usageError(`${what} must be an integer in ${min}..${max}`);
   return n;
 }
 
@@ -47,7 +48,11 @@ export function keylogWriter(path: string | undefined): ((line: Buffer) => void)
 
 /** `DTLSv1.2 TLS_… (x25519, ecdsa_secp256r1_sha256, extended master secret)` */
 export function describe(info: ConnectionInfo): string {
-  const extra = [info.group, info.signatureScheme, info.pskIdentity ? `psk identity ${info.pskIdentity}` : undefined]
+  const extra = [
+    info.group,
+    info.signatureScheme,
+    info.pskIdentity ? `psk identity ${info.pskIdentity}` : undefined,
+  ]
     .filter((x) => x !== undefined)
     .concat(info.extendedMasterSecret ? ['extended master secret'] : [])
     .concat(info.srtpProfile ? [`srtp ${info.srtpProfile}`] : [])

@@ -73,7 +73,9 @@ function renderLadder(rows: Row[], io: CliIo): void {
     else if (r.kind === 'received') line = `◀${'─'.repeat(Math.max(2, W - label.length - 1))} ${label}`;
     else line = `${' '.repeat(Math.max(0, W / 2 - 8))}✗ ${label}`;
     const base = r.text.split(' ')[0] ?? '';
-    const why = r.note ?? (seen.has(base) ? '' : (WHY[Object.keys(PRETTY).find((k) => PRETTY[k] === base) ?? ''] ?? ''));
+    const why =
+      r.note ??
+      (seen.has(base) ? '' : (WHY[Object.keys(PRETTY).find((k) => PRETTY[k] === base) ?? ''] ?? ''));
     seen.add(base);
     out(`${t}  ${line.padEnd(W + 2)}  ${why}`);
   }
@@ -130,7 +132,11 @@ export async function runDemo(argv: string[], io: CliIo): Promise<number> {
     const isServerHello = msg[0] === ContentType.handshake && msg[13] === HandshakeType.server_hello;
     if (isServerHello && !dropped && !v['no-loss']) {
       dropped = true;
-      rows.push({ t: performance.now() - start, kind: 'lost', text: `a ${msg.length}-byte datagram of flight 4 is lost` });
+      rows.push({
+        t: performance.now() - start,
+        kind: 'lost',
+        text: `a ${msg.length}-byte datagram of flight 4 is lost`,
+      });
       return;
     }
     if (clientAddr) relay.send(msg, clientAddr.port, clientAddr.address);
@@ -163,15 +169,21 @@ export async function runDemo(argv: string[], io: CliIo): Promise<number> {
     renderLadder(rows, io);
     out();
     out(`established in ${elapsed.toFixed(1)} ms: ${describe(socket.info!)}`);
-    out(`  server certificate ${socket.getPeerCertificate()?.subject.replace(/\n/g, ', ')} matched the pinned fingerprint`);
+    out(
+      `  server certificate ${socket.getPeerCertificate()?.subject.replace(/\n/g, ', ')} matched the pinned fingerprint`,
+    );
     out(`  server MTU ${mtu} bytes: messages larger than a datagram are fragmented (RFC 6347 §4.2.3)`);
-    out(`  DTLS-SRTP-style exporter (RFC 5705): ${socket.exportKeyingMaterial('EXTRACTOR-dtls_srtp', 16).toString('hex')}…`);
+    out(
+      `  DTLS-SRTP-style exporter (RFC 5705): ${socket.exportKeyingMaterial('EXTRACTOR-dtls_srtp', 16).toString('hex')}…`,
+    );
     out();
     out('application data (each send is one record in one datagram, epoch 1):');
     for (const text of ['hello', 'datagrams keep their boundaries', 'goodbye']) {
       const reply = new Promise<Buffer>((resolve) => socket.once('message', resolve));
       socket.send(text);
-      const timeout = new Promise<Buffer>((_, reject) => setTimeout(() => reject(new Error('no echo within 2 s')), 2000));
+      const timeout = new Promise<Buffer>((_, reject) =>
+        setTimeout(() => reject(new Error('no echo within 2 s')), 2000),
+      );
       const r = await Promise.race([reply, timeout]);
       out(`  client -> server: ${JSON.stringify(text)}   server -> client: ${JSON.stringify(r.toString())}`);
     }

@@ -40,7 +40,8 @@ export async function main(argv: string[], io: CliIo = process): Promise<number>
     }
   } catch (e) {
     io.stderr.write(`${errorLine(e)}\n`);
-    return (e as { code?: string }).code === 'invalid_argument' || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    return (e as { code?: string }).code === 'invalid_argument' ||
+      (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
       ? 2
       : 1;
   }

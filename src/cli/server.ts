@@ -68,16 +68,18 @@ export async function runServer(argv: string[], io: CliIo, signal?: AbortSignal)
     strict: true,
   });
   const port = intArg(v.port, '--port', 0, 65535)!;
-  if ((v.psk === undefined) !== (v['psk-identity'] === undefined)) throw usageError('--psk and --psk-identity go together');
+  if ((v.psk === undefined) !== (v['psk-identity'] === undefined))
+    throw usageError('--psk and --psk-identity go together');
   const pskKeys = new Map<string, Buffer>();
-  if (v['psk-file']) for (const [k, key] of parsePskFile(readFileSync(v['psk-file'], 'utf8'))) pskKeys.set(k, key);
+  if (v['psk-file'])
+    for (const [k, key] of parsePskFile(readFileSync(v['psk-file'], 'utf8'))) pskKeys.set(k, key);
   if (v.psk) pskKeys.set(v['psk-identity']!, hexKey(v.psk, '--psk'));
   const psk: ServerPsk | undefined =
     pskKeys.size > 0 ? { hint: v['psk-hint'], lookup: (id) => pskKeys.get(id.toString('utf8')) } : undefined;
 
   let cert = v.cert ? readFileArg(v.cert, 'certificate') : undefined;
   let key = v.key ? readFileArg(v.key, 'key') : undefined;
-  const pskOnly = psk && v.ciphers !== undefined && v.ciphers.split(',').every((c) => c.includes('PSK'));
+  const pskOnly = psk && v.ciphers?.split(',').every((c) => c.includes('PSK'));
   if (!cert && !pskOnly) {
     const g = await generateCertificate({ keyType: 'ecdsa-p256', commonName: 'tsdtls' });
     cert = Buffer.from(g.cert);
@@ -111,7 +113,9 @@ export async function runServer(argv: string[], io: CliIo, signal?: AbortSignal)
     s.on('error', (e) => io.stderr.write(`peer ${s.remoteAddress}:${s.remotePort} ${errorLine(e)}\n`));
     s.on('close', () => io.stderr.write(`closed ${s.remoteAddress}:${s.remotePort}\n`));
   });
-  server.on('peerError', (e: unknown, peer: { address: string; port: number }) => io.stderr.write(`peer ${peer.address}:${peer.port} ${errorLine(e)}\n`));
+  server.on('peerError', (e: unknown, peer: { address: string; port: number }) =>
+    io.stderr.write(`peer ${peer.address}:${peer.port} ${errorLine(e)}\n`),
+  );
   if (keylog) server.on('keylog', (line: Buffer) => keylog(line));
   const addr = await server.listen(port, v.host);
   const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;

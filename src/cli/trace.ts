@@ -65,7 +65,9 @@ export async function runTraceCommand(argv: string[], io: TraceIo): Promise<numb
       return 0;
     }
     if (positionals.length !== 1) {
-      throw new UsageError(positionals.length === 0 ? 'give the capture FILE' : 'give exactly one capture FILE');
+      throw new UsageError(
+        positionals.length === 0 ? 'give the capture FILE' : 'give exactly one capture FILE',
+      );
     }
     const file = positionals[0]!;
     const options: TraceOptions = { port: portArg(values.port) };

@@ -4,9 +4,9 @@ import { type RandomSource, systemRandom } from '../crypto/random.js';
 import type { SignatureSchemeName } from '../crypto/signature.js';
 import { CIPHER_SUITES, type CipherSuite, suiteById, suiteByName, usesPsk } from '../crypto/suites.js';
 import { DtlsError } from '../errors.js';
+import { MIN_MTU } from '../handshake/flight.js';
 import { DEFAULT_REASSEMBLER_LIMITS, type ReassemblerLimits } from '../handshake/reassembler.js';
 import { DEFAULT_RETRANSMIT_POLICY, type RetransmitPolicy } from '../handshake/retransmit-timer.js';
-import { MIN_MTU } from '../handshake/flight.js';
 import { srtpProfileByName } from '../handshake/srtp.js';
 
 /** Our own certificate chain (leaf first, DER) and its private key. */
@@ -63,6 +63,7 @@ export interface EngineConfig {
   handshakeTimeoutMs?: number;
   random?: RandomSource;
   /** Wall-clock time for certificate validity (the engine's `now` is monotonic, not a date). */
+  // biome-ignore lint/style/noRestrictedGlobals: a type only; the adapter supplies the clock.
   certificateTime?: () => Date;
   limits?: Partial<ReassemblerLimits>;
   /** Largest number of HelloVerifyRequests a client answers (RFC 6347 §4.2.1 allows several). */
@@ -120,7 +121,8 @@ export function resolveConfig(cfg: EngineConfig): ResolvedConfig {
   if (suites.length === 0) throw new DtlsError('invalid_argument', 'no cipher suite configured');
   for (const p of cfg.srtpProfiles ?? []) srtpProfileByName(p);
   for (const a of cfg.alpn ?? []) {
-    if (a.length === 0 || Buffer.byteLength(a) > 255) throw new DtlsError('invalid_argument', `bad ALPN protocol ${JSON.stringify(a)}`);
+    if (a.length === 0 || Buffer.byteLength(a) > 255)
+      throw new DtlsError('invalid_argument', `bad ALPN protocol ${JSON.stringify(a)}`);
   }
   const groups = cfg.groups ?? DEFAULT_GROUPS;
   for (const g of groups) {

@@ -17,10 +17,21 @@ import {
 } from '../handshake/srtp.js';
 import { Transcript } from '../handshake/transcript.js';
 import { type OpenedRecord, RecordLayer } from '../record/record-layer.js';
-import { AlertDescription, AlertLevel, type AlertName, alertName, decodeAlert, encodeAlert } from '../wire/alert.js';
+import {
+  AlertDescription,
+  AlertLevel,
+  type AlertName,
+  alertName,
+  decodeAlert,
+  encodeAlert,
+} from '../wire/alert.js';
 import { ContentType, HandshakeType, handshakeTypeName } from '../wire/constants.js';
 import { DecodeError } from '../wire/errors.js';
-import { HANDSHAKE_HEADER_LENGTH, type HandshakeFragment, parseHandshakeFragments } from '../wire/handshake-header.js';
+import {
+  HANDSHAKE_HEADER_LENGTH,
+  type HandshakeFragment,
+  parseHandshakeFragments,
+} from '../wire/handshake-header.js';
 import { type EngineConfig, type ResolvedConfig, resolveConfig } from './config.js';
 import type { ConnectionInfo, DtlsEvent } from './events.js';
 
@@ -172,7 +183,10 @@ export class DtlsConnection implements HandshakeHost {
     }
     if (this.timer.deadline !== undefined && now >= this.timer.deadline) {
       if (this.timer.expire(now) === 'give-up') {
-        this.failLocally('timeout', `no answer after ${this.config.retransmitPolicy.maxRetransmissions} retransmissions`);
+        this.failLocally(
+          'timeout',
+          `no answer after ${this.config.retransmitPolicy.maxRetransmissions} retransmissions`,
+        );
         return;
       }
       this.stats.retransmissions++;
@@ -185,7 +199,10 @@ export class DtlsConnection implements HandshakeHost {
   send(data: Uint8Array, now: number): void {
     if (this.phase !== 'connected') throw new DtlsError('not_connected', `cannot send while ${this.phase}`);
     if (data.length > MAX_APPLICATION_DATA) {
-      throw new DtlsError('invalid_argument', `datagram of ${data.length} bytes exceeds ${MAX_APPLICATION_DATA}`);
+      throw new DtlsError(
+        'invalid_argument',
+        `datagram of ${data.length} bytes exceeds ${MAX_APPLICATION_DATA}`,
+      );
     }
     this.now = now;
     this.outbox.push(this.record.seal(ContentType.application_data, data));
@@ -229,7 +246,15 @@ export class DtlsConnection implements HandshakeHost {
     if (this.phase !== 'connected' || !n) {
       throw new DtlsError('not_connected', 'keying material is available only after the handshake completes');
     }
-    return exportKeyingMaterial(n.suite.prfHash, n.masterSecret, n.clientRandom, n.serverRandom, label, context, length);
+    return exportKeyingMaterial(
+      n.suite.prfHash,
+      n.masterSecret,
+      n.clientRandom,
+      n.serverRandom,
+      label,
+      context,
+      length,
+    );
   }
 
   /**
@@ -308,7 +333,10 @@ export class DtlsConnection implements HandshakeHost {
       },
       (err: unknown) => {
         d.ready = () => {
-          throw new HandshakeFailure('internal_error', `asynchronous lookup failed: ${(err as Error)?.message ?? err}`);
+          throw new HandshakeFailure(
+            'internal_error',
+            `asynchronous lookup failed: ${(err as Error)?.message ?? err}`,
+          );
         };
       },
     );
@@ -354,7 +382,11 @@ export class DtlsConnection implements HandshakeHost {
     }
     // A ChangeCipherSpec is honoured only when every message before it has been processed; one that
     // comes early (reordering, or an attacker skipping the key exchange) is dropped, never acted on.
-    if (this.phase !== 'handshaking' || !this.role.expectsChangeCipherSpec() || !this.record.hasPendingReadCipher()) {
+    if (
+      this.phase !== 'handshaking' ||
+      !this.role.expectsChangeCipherSpec() ||
+      !this.record.hasPendingReadCipher()
+    ) {
       this.stats.recordsDropped++;
       return;
     }
@@ -398,7 +430,15 @@ export class DtlsConnection implements HandshakeHost {
     while (!this.deferred && this.phase === 'handshaking') {
       const msg = this.reassembler.poll();
       if (!msg) break;
-      this.trace('received', msg.msgType, msg.messageSeq, msg.epoch, msg.body.length, msg.fragments ?? 1, false);
+      this.trace(
+        'received',
+        msg.msgType,
+        msg.messageSeq,
+        msg.epoch,
+        msg.body.length,
+        msg.fragments ?? 1,
+        false,
+      );
       this.role.handleMessage(msg);
     }
   }
@@ -407,7 +447,12 @@ export class DtlsConnection implements HandshakeHost {
   private resumeHandshake(): void {
     if (this.changeCipherSpecWaiting) {
       this.changeCipherSpecWaiting = false;
-      this.handleChangeCipherSpec({ type: ContentType.change_cipher_spec, epoch: 0, seq: 0, data: Buffer.from([1]) });
+      this.handleChangeCipherSpec({
+        type: ContentType.change_cipher_spec,
+        epoch: 0,
+        seq: 0,
+        data: Buffer.from([1]),
+      });
     }
     this.processMessages();
   }
@@ -489,12 +534,29 @@ export class DtlsConnection implements HandshakeHost {
       if (e.kind === 'ccs') {
         this.emit({
           type: 'handshake',
-          trace: { direction: 'sent', message: 'change_cipher_spec', epoch: e.epoch, length: 1, fragments: 1, retransmission, flight: lf.flight },
+          trace: {
+            direction: 'sent',
+            message: 'change_cipher_spec',
+            epoch: e.epoch,
+            length: 1,
+            fragments: 1,
+            retransmission,
+            flight: lf.flight,
+          },
         });
       } else {
         const room = this.config.mtu - this.record.overhead(e.epoch) - HANDSHAKE_HEADER_LENGTH;
         const fragments = Math.max(1, Math.ceil(e.body.length / Math.max(1, room)));
-        this.trace('sent', e.msgType, e.messageSeq, e.epoch, e.body.length, fragments, retransmission, lf.flight);
+        this.trace(
+          'sent',
+          e.msgType,
+          e.messageSeq,
+          e.epoch,
+          e.body.length,
+          fragments,
+          retransmission,
+          lf.flight,
+        );
       }
     }
     this.outbox.push(...datagrams);
@@ -512,7 +574,16 @@ export class DtlsConnection implements HandshakeHost {
   ): void {
     this.events.push({
       type: 'handshake',
-      trace: { direction, message: handshakeTypeName(msgType), messageSeq, epoch, length, fragments, retransmission, flight },
+      trace: {
+        direction,
+        message: handshakeTypeName(msgType),
+        messageSeq,
+        epoch,
+        length,
+        fragments,
+        retransmission,
+        flight,
+      },
     });
   }
 
@@ -538,7 +609,10 @@ export class DtlsConnection implements HandshakeHost {
         return;
       }
       // A bug of ours must not escape as an uncaught exception into the caller's event loop.
-      this.failWithAlert('internal_error', e instanceof Error ? `internal error: ${e.message}` : 'internal error');
+      this.failWithAlert(
+        'internal_error',
+        e instanceof Error ? `internal error: ${e.message}` : 'internal error',
+      );
     }
   }
 

@@ -1,7 +1,7 @@
 import { DtlsError } from '../errors.js';
 import { type HandshakeMessage, Reassembler } from '../handshake/reassembler.js';
-import { ContentType, HandshakeType, ProtocolVersion } from '../wire/constants.js';
 import { type ClientHello, decodeClientHello } from '../wire/client-hello.js';
+import { ContentType, HandshakeType, ProtocolVersion } from '../wire/constants.js';
 import { DecodeError } from '../wire/errors.js';
 import { encodeHandshakeMessage, parseHandshakeFragments } from '../wire/handshake-header.js';
 import { encodeHelloVerifyRequest } from '../wire/hello-verify-request.js';
@@ -63,7 +63,12 @@ export interface ServerEndpointConfig extends Omit<EngineConfig, 'role'> {
 /** Endpoint outputs: per-peer connection events, and the endpoint's own notices. */
 export type EndpointEvent =
   | { type: 'connection-event'; peer: PeerAddress; connection: DtlsConnection; event: DtlsEvent }
-  | { type: 'peer-removed'; peer: PeerAddress; connection: DtlsConnection; reason: 'closed' | 'failed' | 'idle' | 'replaced' | 'server-closed' };
+  | {
+      type: 'peer-removed';
+      peer: PeerAddress;
+      connection: DtlsConnection;
+      reason: 'closed' | 'failed' | 'idle' | 'replaced' | 'server-closed';
+    };
 
 interface PeerState {
   peer: PeerAddress;
@@ -118,11 +123,16 @@ export class DtlsServerEndpoint {
   constructor(private readonly config: ServerEndpointConfig) {
     const resolved = resolveConfig({ ...config, role: 'server' }); // validates options up front
     if (usesCertificateOnly(resolved.suites.map((s) => s.keyExchange)) && !config.identity) {
-      throw new DtlsError('invalid_argument', 'a server with certificate suites needs an identity (cert and key)');
+      throw new DtlsError(
+        'invalid_argument',
+        'a server with certificate suites needs an identity (cert and key)',
+      );
     }
     this.limits = { ...DEFAULT_SERVER_LIMITS, ...config.serverLimits };
     this.cookies =
-      config.cookies === false ? undefined : new CookieJar(config.cookieSecret, resolved.random, config.cookieRotationMs);
+      config.cookies === false
+        ? undefined
+        : new CookieJar(config.cookieSecret, resolved.random, config.cookieRotationMs);
     const {
       cookies: _c,
       cookieSecret: _s,
@@ -310,7 +320,10 @@ export class DtlsServerEndpoint {
         if (f.msgType !== HandshakeType.client_hello || f.messageSeq > 1) continue;
         if (f.length > this.limits.maxHelloLength) continue;
         if (f.fragmentOffset === 0 && f.fragmentLength === f.length) {
-          message = { msg: { msgType: f.msgType, messageSeq: f.messageSeq, body: Buffer.from(f.body), epoch: 0 }, recordSeq: r.sequenceNumber };
+          message = {
+            msg: { msgType: f.msgType, messageSeq: f.messageSeq, body: Buffer.from(f.body), epoch: 0 },
+            recordSeq: r.sequenceNumber,
+          };
           this.pendingHellos.delete(key);
           break;
         }
@@ -333,7 +346,8 @@ export class DtlsServerEndpoint {
     }
     if (!this.cookies) return message;
     const cookieNow = this.config.cookieClock ? this.config.cookieClock() : now;
-    if (hello.cookie.length > 0 && this.cookies.verify(cookieNow, key, message.msg.body, hello.cookie)) return message;
+    if (hello.cookie.length > 0 && this.cookies.verify(cookieNow, key, message.msg.body, hello.cookie))
+      return message;
     const cookie = this.cookies.issue(cookieNow, key, message.msg.body);
     // RFC 6347 §4.2.1: HelloVerifyRequest carries version DTLS 1.0 whatever is negotiated later, reuses
     // the ClientHello's record sequence number, and must be small (it answers an unverified address).
@@ -375,7 +389,10 @@ export class DtlsServerEndpoint {
         if (oldest !== undefined) this.pendingHellos.delete(oldest);
       }
       p = {
-        reassembler: new Reassembler(f.messageSeq, { maxMessageLength: this.limits.maxHelloLength, maxMessagesAhead: 1 }),
+        reassembler: new Reassembler(f.messageSeq, {
+          maxMessageLength: this.limits.maxHelloLength,
+          maxMessagesAhead: 1,
+        }),
         firstSeen: now,
         recordSeq,
       };

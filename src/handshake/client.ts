@@ -1,18 +1,24 @@
 import { type KeyObject, timingSafeEqual, type X509Certificate } from 'node:crypto';
 import { verifyPeerCertificate } from '../cert/verify.js';
 import { generateKeyShare, groupId, groupName, type KeyShare } from '../crypto/key-exchange.js';
-import { systemRandom } from '../crypto/random.js';
 import {
   computeExtendedMasterSecret,
   computeMasterSecret,
   computeVerifyData,
   pskPremasterSecret,
 } from '../crypto/prf.js';
-import { schemeId, schemeName, schemesForKey, signWithScheme, verifyWithScheme } from '../crypto/signature.js';
+import { systemRandom } from '../crypto/random.js';
+import {
+  schemeId,
+  schemeName,
+  schemesForKey,
+  signWithScheme,
+  verifyWithScheme,
+} from '../crypto/signature.js';
 import { type CipherSuite, suiteById, usesCertificate, usesEcdhe, usesPsk } from '../crypto/suites.js';
 import type { ClientPsk, PskCredentials } from '../engine/config.js';
 import { HandshakeFailure } from '../errors.js';
-import { encodeCertificate, decodeCertificate } from '../wire/certificate.js';
+import { decodeCertificate, encodeCertificate } from '../wire/certificate.js';
 import { decodeCertificateRequest } from '../wire/certificate-request.js';
 import { encodeCertificateVerify } from '../wire/certificate-verify.js';
 import { type ClientHello, encodeClientHello, replaceClientHelloCookie } from '../wire/client-hello.js';
@@ -27,15 +33,15 @@ import {
   decodeAlpn,
   decodeRenegotiationInfo,
   decodeUseSrtp,
+  type Extension,
   encodeAlpn,
   encodeEcPointFormats,
-  encodeUseSrtp,
   encodeEmptyExtension,
   encodeRenegotiationInfo,
   encodeServerNameList,
   encodeSignatureAlgorithms,
   encodeSupportedGroups,
-  type Extension,
+  encodeUseSrtp,
   findExtension,
   SERVER_NAME_HOST_NAME,
 } from '../wire/extensions.js';
@@ -72,7 +78,8 @@ export function decodeOrFail<T>(what: string, f: () => T): T {
   try {
     return f();
   } catch (e) {
-    if (e instanceof DecodeError) throw new HandshakeFailure('decode_error', `malformed ${what}: ${e.message}`);
+    if (e instanceof DecodeError)
+      throw new HandshakeFailure('decode_error', `malformed ${what}: ${e.message}`);
     throw e;
   }
 }
@@ -147,11 +154,17 @@ export class ClientHandshake implements HandshakeRole {
     if (cfg.srtpProfiles?.length) {
       extensions.push({
         type: ExtensionType.use_srtp,
-        data: encodeUseSrtp({ profiles: cfg.srtpProfiles.map((p) => srtpProfileByName(p).id), mki: cfg.srtpMki ?? Buffer.alloc(0) }),
+        data: encodeUseSrtp({
+          profiles: cfg.srtpProfiles.map((p) => srtpProfileByName(p).id),
+          mki: cfg.srtpMki ?? Buffer.alloc(0),
+        }),
       });
     }
     if (cfg.alpn?.length) {
-      extensions.push({ type: ExtensionType.application_layer_protocol_negotiation, data: encodeAlpn([...cfg.alpn]) });
+      extensions.push({
+        type: ExtensionType.application_layer_protocol_negotiation,
+        data: encodeAlpn([...cfg.alpn]),
+      });
     }
     extensions.push({ type: ExtensionType.extended_master_secret, data: encodeEmptyExtension() });
     // RFC 5746 §3.4: an initial ClientHello signals secure renegotiation with an empty renegotiation_info.
@@ -244,17 +257,27 @@ export class ClientHandshake implements HandshakeRole {
   private onServerHello(msg: HandshakeMessage): void {
     const sh = decodeOrFail('ServerHello', () => decodeServerHello(msg.body));
     if (sh.serverVersion !== ProtocolVersion.DTLS1_2) {
-      throw new HandshakeFailure('protocol_version', `server chose version 0x${sh.serverVersion.toString(16)}`);
+      throw new HandshakeFailure(
+        'protocol_version',
+        `server chose version 0x${sh.serverVersion.toString(16)}`,
+      );
     }
     const suite = suiteById(sh.cipherSuite);
     if (!suite || !this.hello.cipherSuites.includes(sh.cipherSuite)) {
-      throw new HandshakeFailure('illegal_parameter', `server chose a suite we did not offer (0x${sh.cipherSuite.toString(16)})`);
+      throw new HandshakeFailure(
+        'illegal_parameter',
+        `server chose a suite we did not offer (0x${sh.cipherSuite.toString(16)})`,
+      );
     }
-    if (sh.compressionMethod !== 0) throw new HandshakeFailure('illegal_parameter', 'server chose compression');
+    if (sh.compressionMethod !== 0)
+      throw new HandshakeFailure('illegal_parameter', 'server chose compression');
     // RFC 5246 §7.4.1.4: a server sends only extensions the client offered.
     for (const e of sh.extensions ?? []) {
       if (!findExtension(this.hello.extensions, e.type)) {
-        throw new HandshakeFailure('unsupported_extension', `server sent extension ${e.type} we did not offer`);
+        throw new HandshakeFailure(
+          'unsupported_extension',
+          `server sent extension ${e.type} we did not offer`,
+        );
       }
     }
     const reneg = findExtension(sh.extensions, ExtensionType.renegotiation_info);
@@ -262,7 +285,8 @@ export class ClientHandshake implements HandshakeRole {
       // RFC 5746 §3.4: on an initial handshake the server's renegotiated_connection must be empty.
       throw new HandshakeFailure('handshake_failure', 'non-empty renegotiation_info on an initial handshake');
     }
-    this.extendedMasterSecret = findExtension(sh.extensions, ExtensionType.extended_master_secret) !== undefined;
+    this.extendedMasterSecret =
+      findExtension(sh.extensions, ExtensionType.extended_master_secret) !== undefined;
     if (!this.extendedMasterSecret && this.host.config.requireExtendedMasterSecret) {
       // RFC 7627 §5.2: a client that requires EMS aborts when the server does not echo it.
       throw new HandshakeFailure('handshake_failure', 'server did not negotiate extended_master_secret');
@@ -308,7 +332,10 @@ export class ClientHandshake implements HandshakeRole {
     const keyType = this.serverCertificate.publicKey.asymmetricKeyType;
     const wantRsa = this.suite!.keyExchange === 'ECDHE_RSA';
     if (wantRsa !== (keyType === 'rsa' || keyType === 'rsa-pss')) {
-      throw new HandshakeFailure('unsupported_certificate', `a ${keyType} certificate cannot serve ${this.suite!.name}`);
+      throw new HandshakeFailure(
+        'unsupported_certificate',
+        `a ${keyType} certificate cannot serve ${this.suite!.name}`,
+      );
     }
     this.state = 'wait_server_key_exchange';
   }
@@ -316,7 +343,9 @@ export class ClientHandshake implements HandshakeRole {
   private onServerKeyExchange(msg: HandshakeMessage): void {
     const suite = this.suite!;
     if (suite.keyExchange === 'PSK') {
-      this.pskHint = decodeOrFail('ServerKeyExchange', () => decodePskServerKeyExchange(msg.body)).identityHint;
+      this.pskHint = decodeOrFail('ServerKeyExchange', () =>
+        decodePskServerKeyExchange(msg.body),
+      ).identityHint;
     } else if (suite.keyExchange === 'ECDHE_PSK') {
       const ske = decodeOrFail('ServerKeyExchange', () => decodeEcdhePskServerKeyExchange(msg.body));
       this.pskHint = ske.identityHint;
@@ -325,7 +354,10 @@ export class ClientHandshake implements HandshakeRole {
       const ske = decodeOrFail('ServerKeyExchange', () => decodeEcdheServerKeyExchange(msg.body));
       const scheme = schemeName(ske.signed.signatureScheme);
       if (!scheme || !this.host.config.signatureSchemes.includes(scheme)) {
-        throw new HandshakeFailure('illegal_parameter', `server signed with a scheme we did not offer (0x${ske.signed.signatureScheme.toString(16)})`);
+        throw new HandshakeFailure(
+          'illegal_parameter',
+          `server signed with a scheme we did not offer (0x${ske.signed.signatureScheme.toString(16)})`,
+        );
       }
       // RFC 5246 §7.4.3 / RFC 8422 §5.4: signed over client_random + server_random + ServerECDHParams.
       const signed = Buffer.concat([this.hello.random, this.serverHello!.random, ske.paramsBytes]);
@@ -338,7 +370,10 @@ export class ClientHandshake implements HandshakeRole {
     if (this.serverEcdh) {
       const g = groupName(this.serverEcdh.namedCurve);
       if (!g || !this.host.config.groups.includes(g)) {
-        throw new HandshakeFailure('illegal_parameter', `server chose group ${this.serverEcdh.namedCurve} we did not offer`);
+        throw new HandshakeFailure(
+          'illegal_parameter',
+          `server chose group ${this.serverEcdh.namedCurve} we did not offer`,
+        );
       }
     }
     this.state = 'wait_certificate_request_or_done';
@@ -353,11 +388,15 @@ export class ClientHandshake implements HandshakeRole {
 
   private resolvePsk(): PskCredentials {
     const psk = this.host.config.psk as ClientPsk | undefined;
-    if (!psk) throw new HandshakeFailure('internal_error', 'a PSK suite was negotiated but no PSK is configured');
+    if (!psk)
+      throw new HandshakeFailure('internal_error', 'a PSK suite was negotiated but no PSK is configured');
     const creds = typeof psk === 'function' ? psk(this.pskHint) : psk;
     const identity = Buffer.isBuffer(creds.identity) ? creds.identity : Buffer.from(creds.identity, 'utf8');
     if (identity.length === 0 || identity.length > 0xffff) {
-      throw new HandshakeFailure('internal_error', `PSK identity must be 1..65535 bytes, got ${identity.length}`);
+      throw new HandshakeFailure(
+        'internal_error',
+        `PSK identity must be 1..65535 bytes, got ${identity.length}`,
+      );
     }
     return { identity, key: creds.key };
   }
@@ -366,7 +405,8 @@ export class ClientHandshake implements HandshakeRole {
   private onServerHelloDone(msg: HandshakeMessage): void {
     decodeOrFail('ServerHelloDone', () => decodeServerHelloDone(msg.body));
     if (this.suite!.keyExchange !== 'PSK' && msg.msgType === HandshakeType.server_hello_done) {
-      if (!this.serverEcdh) throw new HandshakeFailure('unexpected_message', 'ServerHelloDone before ServerKeyExchange');
+      if (!this.serverEcdh)
+        throw new HandshakeFailure('unexpected_message', 'ServerHelloDone before ServerKeyExchange');
     }
     const host = this.host;
     const cfg = host.config;
@@ -375,13 +415,19 @@ export class ClientHandshake implements HandshakeRole {
     let signingKey: KeyObject | undefined;
     if (this.certificateRequested) {
       // RFC 5246 §7.4.6: answer a CertificateRequest with our chain, or an empty list if we have none.
-      host.queueMessage(HandshakeType.certificate, encodeCertificate({ certificateList: identity?.certificateChain ?? [] }));
+      host.queueMessage(
+        HandshakeType.certificate,
+        encodeCertificate({ certificateList: identity?.certificateChain ?? [] }),
+      );
       if (identity && identity.certificateChain.length > 0) signingKey = identity.privateKey;
     }
     let share: KeyShare | undefined;
     let ecdhSecret: Buffer | undefined;
     if (this.serverEcdh) {
-      share = generateKeyShare(groupName(this.serverEcdh.namedCurve)!, cfg.random === systemRandom ? undefined : cfg.random);
+      share = generateKeyShare(
+        groupName(this.serverEcdh.namedCurve)!,
+        cfg.random === systemRandom ? undefined : cfg.random,
+      );
       ecdhSecret = share.deriveSecret(this.serverEcdh.publicKey);
     }
     let preMaster: Buffer;
@@ -398,7 +444,10 @@ export class ClientHandshake implements HandshakeRole {
       );
     } else {
       preMaster = ecdhSecret!;
-      host.queueMessage(HandshakeType.client_key_exchange, encodeEcdheClientKeyExchange({ publicKey: share!.publicKey }));
+      host.queueMessage(
+        HandshakeType.client_key_exchange,
+        encodeEcdheClientKeyExchange({ publicKey: share!.publicKey }),
+      );
     }
     const sh = this.serverHello!;
     // RFC 7627 §4: the session hash covers the transcript up to and including ClientKeyExchange.
@@ -408,10 +457,17 @@ export class ClientHandshake implements HandshakeRole {
     if (signingKey) {
       const ours = schemesForKey(signingKey).filter((s) => cfg.signatureSchemes.includes(s));
       const scheme = ours.find((s) => this.certificateRequestSchemes.includes(schemeId(s)));
-      if (!scheme) throw new HandshakeFailure('handshake_failure', 'no signature scheme in common for CertificateVerify');
+      if (!scheme)
+        throw new HandshakeFailure(
+          'handshake_failure',
+          'no signature scheme in common for CertificateVerify',
+        );
       // RFC 5246 §7.4.8: the signature covers every handshake message so far.
       const signature = signWithScheme(scheme, signingKey, host.transcript.bytes());
-      host.queueMessage(HandshakeType.certificate_verify, encodeCertificateVerify({ signatureScheme: schemeId(scheme), signature }));
+      host.queueMessage(
+        HandshakeType.certificate_verify,
+        encodeCertificateVerify({ signatureScheme: schemeId(scheme), signature }),
+      );
     }
     this.result = {
       suite,
@@ -430,7 +486,12 @@ export class ClientHandshake implements HandshakeRole {
     };
     host.installKeys(this.result);
     host.queueChangeCipherSpec();
-    const verifyData = computeVerifyData(suite.prfHash, masterSecret, 'client finished', host.transcript.hash(suite.prfHash));
+    const verifyData = computeVerifyData(
+      suite.prfHash,
+      masterSecret,
+      'client finished',
+      host.transcript.hash(suite.prfHash),
+    );
     host.queueMessage(HandshakeType.finished, encodeFinished({ verifyData }));
     host.sendFlight(5, false);
     this.state = 'wait_change_cipher_spec';
@@ -439,7 +500,12 @@ export class ClientHandshake implements HandshakeRole {
   private onFinished(msg: HandshakeMessage): void {
     const n = this.result!;
     const fin = decodeOrFail('Finished', () => decodeFinished(msg.body));
-    const expected = computeVerifyData(n.suite.prfHash, n.masterSecret, 'server finished', this.host.transcript.hash(n.suite.prfHash));
+    const expected = computeVerifyData(
+      n.suite.prfHash,
+      n.masterSecret,
+      'server finished',
+      this.host.transcript.hash(n.suite.prfHash),
+    );
     if (!timingSafeEqual(expected, fin.verifyData)) {
       throw new HandshakeFailure('decrypt_error', 'server Finished verify_data does not match');
     }

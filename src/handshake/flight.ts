@@ -15,7 +15,11 @@ export const MIN_MTU = 128;
  * §4.2.3: handshake messages larger than a record are fragmented). This runs on every (re)transmission:
  * records get fresh sequence numbers and, if the MTU changed, new fragment boundaries.
  */
-export function flightToDatagrams(entries: readonly FlightEntry[], record: RecordLayer, mtu: number): Buffer[] {
+export function flightToDatagrams(
+  entries: readonly FlightEntry[],
+  record: RecordLayer,
+  mtu: number,
+): Buffer[] {
   const records: Buffer[] = [];
   for (const e of entries) {
     if (e.kind === 'ccs') {

@@ -18,7 +18,10 @@ export interface ReassemblerLimits {
   maxMessagesAhead: number;
 }
 
-export const DEFAULT_REASSEMBLER_LIMITS: ReassemblerLimits = { maxMessageLength: 64 * 1024, maxMessagesAhead: 8 };
+export const DEFAULT_REASSEMBLER_LIMITS: ReassemblerLimits = {
+  maxMessageLength: 64 * 1024,
+  maxMessagesAhead: 8,
+};
 
 /** Outcome of offering one fragment; the engine counts the non-accepted ones. */
 export type FragmentVerdict = 'accepted' | 'old' | 'too-far-ahead' | 'too-large' | 'inconsistent';
@@ -45,7 +48,8 @@ class PartialMessage {
     for (const [s, e] of this.ranges) {
       const lo = Math.max(s, offset);
       const hi = Math.min(e, end);
-      if (lo < hi && !data.subarray(lo - offset, hi - offset).equals(this.body.subarray(lo, hi))) return false;
+      if (lo < hi && !data.subarray(lo - offset, hi - offset).equals(this.body.subarray(lo, hi)))
+        return false;
     }
     data.copy(this.body, offset);
     this.fragments++;
@@ -115,7 +119,13 @@ export class Reassembler {
     const p = this.partial.get(this.nextSeq);
     if (!p?.complete) return undefined;
     this.partial.delete(this.nextSeq);
-    return { msgType: p.msgType, messageSeq: this.nextSeq++, body: p.body, epoch: p.epoch, fragments: p.fragments };
+    return {
+      msgType: p.msgType,
+      messageSeq: this.nextSeq++,
+      body: p.body,
+      epoch: p.epoch,
+      fragments: p.fragments,
+    };
   }
 
   /** Drop everything buffered (the handshake is over or has failed). */

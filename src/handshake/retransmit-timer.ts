@@ -12,7 +12,11 @@ export interface RetransmitPolicy {
   maxRetransmissions: number;
 }
 
-export const DEFAULT_RETRANSMIT_POLICY: RetransmitPolicy = { initialMs: 1000, maxMs: 60_000, maxRetransmissions: 8 };
+export const DEFAULT_RETRANSMIT_POLICY: RetransmitPolicy = {
+  initialMs: 1000,
+  maxMs: 60_000,
+  maxRetransmissions: 8,
+};
 
 export class RetransmitTimer {
   private intervalMs: number;

@@ -1,6 +1,6 @@
 import { timingSafeEqual, type X509Certificate } from 'node:crypto';
 import { verifyPeerCertificate } from '../cert/verify.js';
-import { generateKeyShare, type GroupName, groupId, type KeyShare } from '../crypto/key-exchange.js';
+import { type GroupName, generateKeyShare, groupId, type KeyShare } from '../crypto/key-exchange.js';
 import {
   computeExtendedMasterSecret,
   computeMasterSecret,
@@ -28,20 +28,25 @@ import {
   decodeEcdhePskClientKeyExchange,
   decodePskClientKeyExchange,
 } from '../wire/client-key-exchange.js';
-import { ExtensionType, HandshakeType, ProtocolVersion, TLS_EMPTY_RENEGOTIATION_INFO_SCSV } from '../wire/constants.js';
+import {
+  ExtensionType,
+  HandshakeType,
+  ProtocolVersion,
+  TLS_EMPTY_RENEGOTIATION_INFO_SCSV,
+} from '../wire/constants.js';
 import {
   decodeAlpn,
   decodeEcPointFormats,
   decodeRenegotiationInfo,
-  decodeUseSrtp,
-  encodeAlpn,
-  encodeUseSrtp,
   decodeSignatureAlgorithms,
   decodeSupportedGroups,
+  decodeUseSrtp,
+  type Extension,
+  encodeAlpn,
   encodeEcPointFormats,
   encodeEmptyExtension,
   encodeRenegotiationInfo,
-  type Extension,
+  encodeUseSrtp,
   findExtension,
 } from '../wire/extensions.js';
 import { decodeFinished, encodeFinished } from '../wire/finished.js';
@@ -132,7 +137,10 @@ export class ServerHandshake implements HandshakeRole {
         this.expect(msg, HandshakeType.finished);
         return this.onFinished(msg);
       default:
-        throw new HandshakeFailure('unexpected_message', `unexpected handshake message ${msg.msgType} in state ${this.state}`);
+        throw new HandshakeFailure(
+          'unexpected_message',
+          `unexpected handshake message ${msg.msgType} in state ${this.state}`,
+        );
     }
   }
 
@@ -185,28 +193,43 @@ export class ServerHandshake implements HandshakeRole {
     const cfg = this.host.config;
     // RFC 6347 §4.2.1 / RFC 5246 §E.1: answer with the highest version we share; DTLS versions count down.
     if (ch.clientVersion > ProtocolVersion.DTLS1_2) {
-      throw new HandshakeFailure('protocol_version', `client offers only DTLS 1.0 (0x${ch.clientVersion.toString(16)})`);
+      throw new HandshakeFailure(
+        'protocol_version',
+        `client offers only DTLS 1.0 (0x${ch.clientVersion.toString(16)})`,
+      );
     }
     if (!ch.compressionMethods.includes(0)) {
       throw new HandshakeFailure('illegal_parameter', 'client does not offer null compression');
     }
     const ext = ch.extensions;
     const groupsExt = findExtension(ext, ExtensionType.supported_groups);
-    const clientGroups = groupsExt ? decodeOrFail('supported_groups', () => decodeSupportedGroups(groupsExt)) : IMPLIED_GROUPS;
+    const clientGroups = groupsExt
+      ? decodeOrFail('supported_groups', () => decodeSupportedGroups(groupsExt))
+      : IMPLIED_GROUPS;
     const schemesExt = findExtension(ext, ExtensionType.signature_algorithms);
-    const clientSchemes = schemesExt ? decodeOrFail('signature_algorithms', () => decodeSignatureAlgorithms(schemesExt)) : undefined;
+    const clientSchemes = schemesExt
+      ? decodeOrFail('signature_algorithms', () => decodeSignatureAlgorithms(schemesExt))
+      : undefined;
     const pointFormatsExt = findExtension(ext, ExtensionType.ec_point_formats);
     if (pointFormatsExt) {
       const formats = decodeOrFail('ec_point_formats', () => decodeEcPointFormats(pointFormatsExt));
       // RFC 8422 §5.1.2: uncompressed must be in the list when the extension is sent.
-      if (!formats.includes(0)) throw new HandshakeFailure('illegal_parameter', 'client does not accept uncompressed points');
+      if (!formats.includes(0))
+        throw new HandshakeFailure('illegal_parameter', 'client does not accept uncompressed points');
     }
     const renegExt = findExtension(ext, ExtensionType.renegotiation_info);
-    if (renegExt && decodeOrFail('renegotiation_info', () => decodeRenegotiationInfo(renegExt)).length !== 0) {
+    if (
+      renegExt &&
+      decodeOrFail('renegotiation_info', () => decodeRenegotiationInfo(renegExt)).length !== 0
+    ) {
       // RFC 5746 §3.6: an initial ClientHello must carry an empty renegotiated_connection.
-      throw new HandshakeFailure('handshake_failure', 'non-empty renegotiation_info in an initial ClientHello');
+      throw new HandshakeFailure(
+        'handshake_failure',
+        'non-empty renegotiation_info in an initial ClientHello',
+      );
     }
-    const secureRenegotiation = renegExt !== undefined || ch.cipherSuites.includes(TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
+    const secureRenegotiation =
+      renegExt !== undefined || ch.cipherSuites.includes(TLS_EMPTY_RENEGOTIATION_INFO_SCSV);
     this.extendedMasterSecret = findExtension(ext, ExtensionType.extended_master_secret) !== undefined;
     if (!this.extendedMasterSecret && cfg.requireExtendedMasterSecret) {
       // RFC 7627 §5.2: a server that requires EMS aborts the handshake.
@@ -218,7 +241,8 @@ export class ServerHandshake implements HandshakeRole {
 
     // ServerHello with only extensions the client offered (RFC 5246 §7.4.1.4).
     const extensions: Extension[] = [];
-    if (secureRenegotiation) extensions.push({ type: ExtensionType.renegotiation_info, data: encodeRenegotiationInfo() });
+    if (secureRenegotiation)
+      extensions.push({ type: ExtensionType.renegotiation_info, data: encodeRenegotiationInfo() });
     if (this.extendedMasterSecret) {
       extensions.push({ type: ExtensionType.extended_master_secret, data: encodeEmptyExtension() });
     }
@@ -234,7 +258,10 @@ export class ServerHandshake implements HandshakeRole {
       if (chosen) {
         this.srtpProfile = chosen.id;
         this.srtpMki = offer.mki;
-        extensions.push({ type: ExtensionType.use_srtp, data: encodeUseSrtp({ profiles: [chosen.id], mki: offer.mki }) });
+        extensions.push({
+          type: ExtensionType.use_srtp,
+          data: encodeUseSrtp({ profiles: [chosen.id], mki: offer.mki }),
+        });
       }
     }
     const alpnExt = findExtension(ext, ExtensionType.application_layer_protocol_negotiation);
@@ -242,9 +269,16 @@ export class ServerHandshake implements HandshakeRole {
       const offered = decodeOrFail('application_layer_protocol_negotiation', () => decodeAlpn(alpnExt));
       const chosen = cfg.alpn.find((a) => offered.includes(a));
       // RFC 7301 §3.2: no protocol in common is fatal, with no_application_protocol.
-      if (!chosen) throw new HandshakeFailure('no_application_protocol', `no ALPN protocol in common (client offers ${offered.join(', ')})`);
+      if (!chosen)
+        throw new HandshakeFailure(
+          'no_application_protocol',
+          `no ALPN protocol in common (client offers ${offered.join(', ')})`,
+        );
       this.alpnProtocol = chosen;
-      extensions.push({ type: ExtensionType.application_layer_protocol_negotiation, data: encodeAlpn([chosen]) });
+      extensions.push({
+        type: ExtensionType.application_layer_protocol_negotiation,
+        data: encodeAlpn([chosen]),
+      });
     }
     const host = this.host;
     host.queueMessage(
@@ -259,7 +293,10 @@ export class ServerHandshake implements HandshakeRole {
       }),
     );
     if (usesCertificate(suite)) {
-      host.queueMessage(HandshakeType.certificate, encodeCertificate({ certificateList: cfg.identity!.certificateChain }));
+      host.queueMessage(
+        HandshakeType.certificate,
+        encodeCertificate({ certificateList: cfg.identity!.certificateChain }),
+      );
     }
     let group: GroupName | undefined;
     if (usesEcdhe(suite)) {
@@ -287,7 +324,10 @@ export class ServerHandshake implements HandshakeRole {
       );
     } else if (hint && hint.length > 0) {
       // RFC 4279 §2: plain PSK sends ServerKeyExchange only to carry an identity hint.
-      host.queueMessage(HandshakeType.server_key_exchange, encodePskServerKeyExchange({ identityHint: hint }));
+      host.queueMessage(
+        HandshakeType.server_key_exchange,
+        encodePskServerKeyExchange({ identityHint: hint }),
+      );
     }
     const wantClientCert = usesCertificate(suite) && (cfg.clientCertificate ?? 'none') !== 'none';
     if (wantClientCert) {
@@ -352,7 +392,10 @@ export class ServerHandshake implements HandshakeRole {
     const id = Buffer.from(identity);
     const withKey = (key: Buffer | undefined) => {
       if (!key) {
-        throw new HandshakeFailure('unknown_psk_identity', `unknown PSK identity ${JSON.stringify(id.toString('utf8'))}`);
+        throw new HandshakeFailure(
+          'unknown_psk_identity',
+          `unknown PSK identity ${JSON.stringify(id.toString('utf8'))}`,
+        );
       }
       this.pskIdentity = id;
       this.finishKeyExchange(pskPremasterSecret(key, ecdhSecret), sessionHash);
@@ -390,10 +433,15 @@ export class ServerHandshake implements HandshakeRole {
     const cv = decodeOrFail('CertificateVerify', () => decodeCertificateVerify(msg.body));
     const scheme = schemeName(cv.signatureScheme);
     if (!scheme || !this.host.config.signatureSchemes.includes(scheme)) {
-      throw new HandshakeFailure('illegal_parameter', `CertificateVerify with a scheme we did not offer (0x${cv.signatureScheme.toString(16)})`);
+      throw new HandshakeFailure(
+        'illegal_parameter',
+        `CertificateVerify with a scheme we did not offer (0x${cv.signatureScheme.toString(16)})`,
+      );
     }
     // RFC 5246 §7.4.8: the signature covers all handshake messages before CertificateVerify.
-    if (!verifyWithScheme(scheme, this.clientCertificate!.publicKey, this.host.transcript.bytes(), cv.signature)) {
+    if (
+      !verifyWithScheme(scheme, this.clientCertificate!.publicKey, this.host.transcript.bytes(), cv.signature)
+    ) {
       throw new HandshakeFailure('decrypt_error', 'client CertificateVerify signature does not verify');
     }
     this.host.transcript.add(msg.msgType, msg.messageSeq, msg.body);
@@ -405,13 +453,23 @@ export class ServerHandshake implements HandshakeRole {
     const n = this.result!;
     const fin = decodeOrFail('Finished', () => decodeFinished(msg.body));
     const t = this.host.transcript;
-    const expected = computeVerifyData(n.suite.prfHash, n.masterSecret, 'client finished', t.hash(n.suite.prfHash));
+    const expected = computeVerifyData(
+      n.suite.prfHash,
+      n.masterSecret,
+      'client finished',
+      t.hash(n.suite.prfHash),
+    );
     if (!timingSafeEqual(expected, fin.verifyData)) {
       throw new HandshakeFailure('decrypt_error', 'client Finished verify_data does not match');
     }
     t.add(msg.msgType, msg.messageSeq, msg.body);
     this.host.queueChangeCipherSpec();
-    const verifyData = computeVerifyData(n.suite.prfHash, n.masterSecret, 'server finished', t.hash(n.suite.prfHash));
+    const verifyData = computeVerifyData(
+      n.suite.prfHash,
+      n.masterSecret,
+      'server finished',
+      t.hash(n.suite.prfHash),
+    );
     this.host.queueMessage(HandshakeType.finished, encodeFinished({ verifyData }));
     this.host.sendFlight(6, true);
     this.state = 'done';

@@ -31,9 +31,13 @@ export interface ConnectOptions extends CommonOptions {
  */
 export async function connect(options: ConnectOptions): Promise<DtlsSocket> {
   const base = engineConfigFrom(options);
-  const usesPskOnly = options.psk !== undefined && options.cert === undefined && !options.ca && !options.fingerprint;
+  const usesPskOnly =
+    options.psk !== undefined && options.cert === undefined && !options.ca && !options.fingerprint;
   if (!options.ca && !options.fingerprint && !options.insecure && !usesPskOnly) {
-    throw new DtlsError('invalid_argument', 'give ca, fingerprint, psk or insecure: the server must be authenticated');
+    throw new DtlsError(
+      'invalid_argument',
+      'give ca, fingerprint, psk or insecure: the server must be authenticated',
+    );
   }
   if (options.signal?.aborted) throw new DtlsError('aborted', 'aborted before the handshake started');
   const address = isIP(options.host) ? options.host : (await lookup(options.host)).address;
@@ -68,7 +72,8 @@ export async function connect(options: ConnectOptions): Promise<DtlsSocket> {
     flush(c) {
       for (let d = c.pollTransmit(); d; d = c.pollTransmit()) {
         udp.send(d, (err) => {
-          if (err && socket && !socket.closed) socket.emit('error', new DtlsError('socket_error', err.message, { cause: err }));
+          if (err && socket && !socket.closed)
+            socket.emit('error', new DtlsError('socket_error', err.message, { cause: err }));
         });
       }
       for (let e = c.pollEvent(); e; e = c.pollEvent()) {
@@ -83,10 +88,13 @@ export async function connect(options: ConnectOptions): Promise<DtlsSocket> {
       timer = undefined;
       const deadline = c.pollTimeout();
       if (deadline !== undefined && !released) {
-        timer = setTimeout(() => {
-          c.handleTimeout(monotonicNow());
-          carrier.flush(c);
-        }, Math.max(0, Math.ceil(deadline - monotonicNow())));
+        timer = setTimeout(
+          () => {
+            c.handleTimeout(monotonicNow());
+            carrier.flush(c);
+          },
+          Math.max(0, Math.ceil(deadline - monotonicNow())),
+        );
       }
     },
     release() {

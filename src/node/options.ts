@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
-import { loadCertificate, loadPrivateKey } from '../cert/generate.js';
 import { parseFingerprint } from '../cert/fingerprint.js';
+import { loadCertificate, loadPrivateKey } from '../cert/generate.js';
 import type { GroupName } from '../crypto/key-exchange.js';
 import type { RandomSource } from '../crypto/random.js';
 import type { ClientPsk, EngineConfig, Identity, ServerPsk } from '../engine/config.js';
@@ -45,9 +45,13 @@ function list(x: string | readonly string[] | undefined): string[] | undefined {
   return arr.map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
-function loadIdentity(cert: string | Buffer | undefined, key: string | Buffer | KeyObject | undefined): Identity | undefined {
+function loadIdentity(
+  cert: string | Buffer | undefined,
+  key: string | Buffer | KeyObject | undefined,
+): Identity | undefined {
   if (cert === undefined && key === undefined) return undefined;
-  if (cert === undefined || key === undefined) throw new DtlsError('invalid_argument', 'cert and key must be given together');
+  if (cert === undefined || key === undefined)
+    throw new DtlsError('invalid_argument', 'cert and key must be given together');
   const chain = loadCertificate(cert);
   if (chain.length === 0) throw new DtlsError('invalid_argument', 'no certificate found in cert');
   const privateKey = typeof key === 'object' && !Buffer.isBuffer(key) ? key : loadPrivateKey(key);
@@ -59,7 +63,13 @@ function loadIdentity(cert: string | Buffer | undefined, key: string | Buffer | 
 
 /** Translate user-facing options into the engine's configuration, validating them up front. */
 export function engineConfigFrom(o: CommonOptions): Omit<EngineConfig, 'role'> {
-  const fingerprints = list(o.fingerprint === undefined ? undefined : typeof o.fingerprint === 'string' ? [o.fingerprint] : o.fingerprint);
+  const fingerprints = list(
+    o.fingerprint === undefined
+      ? undefined
+      : typeof o.fingerprint === 'string'
+        ? [o.fingerprint]
+        : o.fingerprint,
+  );
   for (const f of fingerprints ?? []) parseFingerprint(f); // throws invalid_argument on a malformed one
   const ca = o.ca === undefined ? undefined : Array.isArray(o.ca) ? [...o.ca] : [o.ca as string | Buffer];
   for (const c of ca ?? []) loadCertificate(c);
@@ -72,7 +82,8 @@ export function engineConfigFrom(o: CommonOptions): Omit<EngineConfig, 'role'> {
     groups: list(o.groups) as GroupName[] | undefined,
     mtu: o.mtu,
     handshakeTimeoutMs: o.handshakeTimeout,
-    retransmit: o.initialRetransmitTimeout === undefined ? undefined : { initialMs: o.initialRetransmitTimeout },
+    retransmit:
+      o.initialRetransmitTimeout === undefined ? undefined : { initialMs: o.initialRetransmitTimeout },
     requireExtendedMasterSecret: o.requireExtendedMasterSecret,
     random: o.random,
     srtpProfiles: list(o.srtpProfiles),

@@ -43,8 +43,16 @@ export class DtlsServer extends EventEmitter {
   constructor(options: ServerOptions, onConnection?: (socket: DtlsSocket) => void) {
     super();
     const base = engineConfigFrom(options);
-    if ((options.requestCert || options.requireCert) && !options.ca && !options.fingerprint && !options.insecure) {
-      throw new DtlsError('invalid_argument', 'requestCert/requireCert need ca or fingerprint to check client certificates');
+    if (
+      (options.requestCert || options.requireCert) &&
+      !options.ca &&
+      !options.fingerprint &&
+      !options.insecure
+    ) {
+      throw new DtlsError(
+        'invalid_argument',
+        'requestCert/requireCert need ca or fingerprint to check client certificates',
+      );
     }
     this.endpoint = new DtlsServerEndpoint({
       ...base,
@@ -53,7 +61,10 @@ export class DtlsServer extends EventEmitter {
       cookies: options.cookies,
       cookieSecret: options.cookieSecret,
       cookieClock: options.cookieSecret ? () => Date.now() : undefined,
-      serverLimits: { ...options.limits, ...(options.idleTimeout ? { idleTimeoutMs: options.idleTimeout } : {}) },
+      serverLimits: {
+        ...options.limits,
+        ...(options.idleTimeout ? { idleTimeoutMs: options.idleTimeout } : {}),
+      },
       onWakeup: () => {
         this.endpoint.handleTimeout(monotonicNow());
         this.flush();
@@ -79,7 +90,11 @@ export class DtlsServer extends EventEmitter {
     const udp = dgram.createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
     this.udp = udp;
     udp.on('message', (msg, rinfo) => {
-      const peer: PeerAddress = { address: rinfo.address, port: rinfo.port, family: rinfo.family as 'IPv4' | 'IPv6' };
+      const peer: PeerAddress = {
+        address: rinfo.address,
+        port: rinfo.port,
+        family: rinfo.family as 'IPv4' | 'IPv6',
+      };
       this.endpoint.handleDatagram(msg, peer, monotonicNow());
       this.flush();
     });
@@ -175,6 +190,9 @@ export class DtlsServer extends EventEmitter {
   }
 }
 
-export function createServer(options: ServerOptions, onConnection?: (socket: DtlsSocket) => void): DtlsServer {
+export function createServer(
+  options: ServerOptions,
+  onConnection?: (socket: DtlsSocket) => void,
+): DtlsServer {
   return new DtlsServer(options, onConnection);
 }

@@ -1,9 +1,9 @@
 import type { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { suiteByName } from '../crypto/suites.js';
 import type { DtlsConnection } from '../engine/connection.js';
 import type { ConnectionInfo, DtlsEvent } from '../engine/events.js';
 import { DtlsError } from '../errors.js';
-import { suiteByName } from '../crypto/suites.js';
 import type { SrtpKeys } from '../handshake/srtp.js';
 
 /** What a DtlsSocket needs from whoever carries its datagrams (the client's socket or the server). */
@@ -159,7 +159,9 @@ export class DtlsSocket extends EventEmitter {
         const b = this.backlog!;
         if (b.length > 0) return Promise.resolve({ value: b.shift()!, done: false });
         if (this.closedFlag) {
-          return this.failure ? Promise.reject(this.failure) : Promise.resolve({ value: undefined, done: true });
+          return this.failure
+            ? Promise.reject(this.failure)
+            : Promise.resolve({ value: undefined, done: true });
         }
         return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
       },

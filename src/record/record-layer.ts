@@ -1,6 +1,6 @@
 import type { RecordCipher } from '../crypto/aead.js';
 import { ContentType, ProtocolVersion } from '../wire/constants.js';
-import { parseDatagram, RECORD_HEADER_LENGTH, type RawRecord } from '../wire/record.js';
+import { parseDatagram, type RawRecord, RECORD_HEADER_LENGTH } from '../wire/record.js';
 import { ReplayWindow } from './replay-window.js';
 
 /** One record that passed the epoch, replay and authentication checks, with its plaintext. */
@@ -54,10 +54,18 @@ export class RecordLayer {
   private bufferedBytes = 0;
   private writeStates = new Map<number, WriteState>([[0, { cipher: null, nextSeq: 0 }]]);
   private writeEpochValue = 0;
-  readonly drops: RecordDropCounters = { malformed: 0, unknownEpoch: 0, replayed: 0, badMac: 0, bufferFull: 0 };
+  readonly drops: RecordDropCounters = {
+    malformed: 0,
+    unknownEpoch: 0,
+    replayed: 0,
+    badMac: 0,
+    bufferFull: 0,
+  };
   version: number = ProtocolVersion.DTLS1_2;
 
-  constructor(private readonly limits: RecordLayerLimits = { maxBufferedRecords: 32, maxBufferedBytes: 64 * 1024 }) {}
+  constructor(
+    private readonly limits: RecordLayerLimits = { maxBufferedRecords: 32, maxBufferedBytes: 64 * 1024 },
+  ) {}
 
   get readEpoch(): number {
     return this.readStates[this.readStates.length - 1]!.epoch;
@@ -91,7 +99,10 @@ export class RecordLayer {
     const p = this.pendingRead;
     if (!p) return [];
     this.pendingRead = null;
-    this.readStates = [this.readStates[this.readStates.length - 1]!, { epoch: p.epoch, cipher: p.cipher, window: new ReplayWindow() }];
+    this.readStates = [
+      this.readStates[this.readStates.length - 1]!,
+      { epoch: p.epoch, cipher: p.cipher, window: new ReplayWindow() },
+    ];
     const early = this.buffered;
     this.buffered = [];
     this.bufferedBytes = 0;

@@ -11,7 +11,7 @@
  */
 
 import { X509Certificate } from 'node:crypto';
-import { type RecordCipher, createRecordCipher } from '../crypto/aead.js';
+import { createRecordCipher, type RecordCipher } from '../crypto/aead.js';
 import { expandKeys } from '../crypto/prf.js';
 import { type CipherSuite, suiteById } from '../crypto/suites.js';
 import { alertName } from '../wire/alert.js';
@@ -245,11 +245,11 @@ export function handshakeName(type: number): string {
 
 export function versionName(v: number): string {
   const names: Record<number, string> = {
-    0xfeff: 'DTLS 1.0',
-    0xfefd: 'DTLS 1.2',
-    0xfefc: 'DTLS 1.3',
-    0x0303: 'TLS 1.2',
-    0x0304: 'TLS 1.3',
+    65279: 'DTLS 1.0',
+    65277: 'DTLS 1.2',
+    65276: 'DTLS 1.3',
+    771: 'TLS 1.2',
+    772: 'TLS 1.3',
   };
   return `${names[v] ?? 'unknown'} (${hex16(v)})`;
 }
@@ -289,15 +289,15 @@ export function groupName(v: number): string {
 
 // Signature schemes not in src/wire/constants.ts that real peers offer (RFC 8446 §4.2.3).
 const EXTRA_SCHEMES: Record<number, string> = {
-  0x0201: 'rsa_pkcs1_sha1',
-  0x0203: 'ecdsa_sha1',
-  0x0601: 'rsa_pkcs1_sha512',
-  0x0603: 'ecdsa_secp521r1_sha512',
-  0x0806: 'rsa_pss_rsae_sha512',
-  0x0808: 'ed448',
-  0x0809: 'rsa_pss_pss_sha256',
-  0x080a: 'rsa_pss_pss_sha384',
-  0x080b: 'rsa_pss_pss_sha512',
+  513: 'rsa_pkcs1_sha1',
+  515: 'ecdsa_sha1',
+  1537: 'rsa_pkcs1_sha512',
+  1539: 'ecdsa_secp521r1_sha512',
+  2054: 'rsa_pss_rsae_sha512',
+  2056: 'ed448',
+  2057: 'rsa_pss_pss_sha256',
+  2058: 'rsa_pss_pss_sha384',
+  2059: 'rsa_pss_pss_sha512',
 };
 
 export function schemeName(v: number): string {
@@ -314,8 +314,8 @@ const EXTRA_EXTENSIONS: Record<number, string> = {
   28: 'record_size_limit',
   53: 'connection_id_deprecated',
   54: 'connection_id',
-  0x4469: 'application_settings',
-  0xfe0d: 'encrypted_client_hello',
+  17513: 'application_settings',
+  65037: 'encrypted_client_hello',
 };
 
 export function extensionName(t: number): string {
@@ -567,7 +567,8 @@ class FlowDecoder {
   finishSummary(): void {
     if (this.keylog === undefined) return;
     if (this.keyProblem) this.summary.decryption = this.keyProblem;
-    else if (this.failedRecords > 0) this.summary.decryption = `${this.failedRecords} record(s) failed to decrypt`;
+    else if (this.failedRecords > 0)
+      this.summary.decryption = `${this.failedRecords} record(s) failed to decrypt`;
     else if (this.decryptedRecords > 0) this.summary.decryption = 'decrypted';
     else this.summary.decryption = 'no encrypted records';
   }
@@ -791,11 +792,19 @@ function extensionDetail(e: Extension, from: Side): string {
   const d = e.data;
   switch (e.type) {
     case ExtensionType.server_name:
-      return d.length === 0 ? '' : decodeServerNameList(d).map((n) => n.name).join(', ');
+      return d.length === 0
+        ? ''
+        : decodeServerNameList(d)
+            .map((n) => n.name)
+            .join(', ');
     case ExtensionType.supported_groups:
       return decodeSupportedGroups(d).map(groupName).join(', ');
     case ExtensionType.ec_point_formats: {
-      const names: Record<number, string> = { 0: 'uncompressed', 1: 'ansiX962_compressed_prime', 2: 'ansiX962_compressed_char2' };
+      const names: Record<number, string> = {
+        0: 'uncompressed',
+        1: 'ansiX962_compressed_prime',
+        2: 'ansiX962_compressed_char2',
+      };
       return decodeEcPointFormats(d)
         .map((f) => names[f] ?? String(f))
         .join(', ');
@@ -856,7 +865,8 @@ export function traceScan(scan: CaptureScan, options: TraceOptions = {}): Captur
       otherDatagrams++;
       continue;
     }
-    if (options.port !== undefined && packet.srcPort !== options.port && packet.dstPort !== options.port) continue;
+    if (options.port !== undefined && packet.srcPort !== options.port && packet.dstPort !== options.port)
+      continue;
     const src = endpointKey(packet.src, packet.srcPort);
     const dst = endpointKey(packet.dst, packet.dstPort);
     const key = src < dst ? `${src}|${dst}` : `${dst}|${src}`;
@@ -929,7 +939,14 @@ function buildFlow(p: PendingFlow, id: number, options: TraceOptions): TraceFlow
     }
     const time = Number.isFinite(x.packet.time - startTime) ? x.packet.time - startTime : 0;
     const records = x.records.map((r) => decoder.decodeRecord(r, from));
-    const dg: TraceDatagram = { index: i + 1, time, from, size: x.packet.payload.length, flight: flight.number, records };
+    const dg: TraceDatagram = {
+      index: i + 1,
+      time,
+      from,
+      size: x.packet.payload.length,
+      flight: flight.number,
+      records,
+    };
     if (x.malformed) dg.malformed = 'bytes after the last record do not form a DTLS record';
     datagrams.push(dg);
     flight.datagrams.push(dg.index);

@@ -169,7 +169,8 @@ function flowHeadline(flow: TraceFlow): string[] {
   if (s.retransmissions > 0) marks.push(`${s.retransmissions} retransmitted fragments`);
   if (s.alerts.length > 0) marks.push(`alerts: ${s.alerts.join('; ')}`);
   if (marks.length > 0) lines.push(`  ${marks.join(', ')}`);
-  if (s.serverCertificate) lines.push(`  server certificate: ${s.serverCertificate} (sha-256 ${s.serverFingerprint})`);
+  if (s.serverCertificate)
+    lines.push(`  server certificate: ${s.serverCertificate} (sha-256 ${s.serverFingerprint})`);
   if (s.pskIdentity || s.pskIdentityHint) {
     lines.push(`  psk identity: ${s.pskIdentity ?? '?'}, hint: ${s.pskIdentityHint ?? '(none)'}`);
   }
@@ -195,11 +196,18 @@ export function renderFlow(flow: TraceFlow, options: LadderOptions = {}): string
   for (const flight of flow.flights) {
     const n = flight.datagrams.length;
     const title = `── flight ${flight.number} · ${flight.from} · ${n} datagram${n === 1 ? '' : 's'}${flight.retransmission ? ' · retransmission' : ''} `;
-    out.push(p.paint(flight.retransmission ? 'retransmit' : 'bold', title.padEnd(timeWidth + width + 2, '─')));
+    out.push(
+      p.paint(flight.retransmission ? 'retransmit' : 'bold', title.padEnd(timeWidth + width + 2, '─')),
+    );
     for (const dIndex of flight.datagrams) {
       const d = flow.datagrams[dIndex - 1]!;
       for (const [ri, r] of d.records.entries()) {
-        const time = ri === 0 ? formatTime(d.time).padStart(timeWidth - 2).padEnd(timeWidth) : gutter;
+        const time =
+          ri === 0
+            ? formatTime(d.time)
+                .padStart(timeWidth - 2)
+                .padEnd(timeWidth)
+            : gutter;
         const meta = `${ri === 0 ? `${d.size} B` : '  〃'} e${r.epoch} #${r.sequenceNumber}`;
         let label = recordLabel(r);
         if (r.handshake.some((h) => h.type === 3)) label += ' [cookie]';

@@ -90,10 +90,14 @@ export function findStunAttribute(msg: StunMessage, type: number): StunAttribute
 }
 
 /** CRC-32 (ISO-HDLC, as in zlib and RFC 1952). zlib.crc32 exists from Node 20.15/22.2; older Nodes use the table. */
-let crcTable: Uint32Array | undefined;
 export function crc32(data: Uint8Array): number {
   const native = (zlib as { crc32?: (d: Uint8Array) => number }).crc32;
-  if (typeof native === 'function') return native(data) >>> 0;
+  return typeof native === 'function' ? native(data) >>> 0 : crc32Portable(data);
+}
+
+let crcTable: Uint32Array | undefined;
+/** Table-driven CRC-32 (reflected polynomial 0xEDB88320): a checksum, not a cryptographic primitive. */
+export function crc32Portable(data: Uint8Array): number {
   if (!crcTable) {
     crcTable = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
@@ -169,7 +173,7 @@ export function encodeStunMessage(
     body.u16(a.type).u16(a.value.length).bytes(a.value);
     for (let i = a.value.length; i % 4 !== 0; i++) body.u8(pad);
   }
-  let message = Buffer.concat([stunHeader(type, body.length, transactionId), body.finish()]);
+  let message: Buffer = Buffer.concat([stunHeader(type, body.length, transactionId), body.finish()]);
   if (opts.integrityKey !== undefined) {
     const mac = messageIntegrityOf(
       coveredPrefix(message, message.length, MESSAGE_INTEGRITY_LENGTH),
@@ -187,7 +191,12 @@ export function encodeStunMessage(
 }
 
 function stunHeader(type: number, length: number, transactionId: Uint8Array): Buffer {
-  return new Writer(STUN_HEADER_LENGTH).u16(type).u16(length).u32(STUN_MAGIC_COOKIE).bytes(transactionId).finish();
+  return new Writer(STUN_HEADER_LENGTH)
+    .u16(type)
+    .u16(length)
+    .u32(STUN_MAGIC_COOKIE)
+    .bytes(transactionId)
+    .finish();
 }
 
 /** Append a 4-byte-aligned attribute and fix the header's length. */
@@ -215,7 +224,12 @@ export function encodeXorMappedAddress(addr: TransportAddress, transactionId: Ui
     throw new RangeError(`not an IP address: ${addr.address}`);
   }
   for (let i = 0; i < ip.length; i++) ip[i]! ^= xorKey[i]!;
-  return new Writer(4 + ip.length).u8(0).u8(family).u16(addr.port ^ (STUN_MAGIC_COOKIE >>> 16)).bytes(ip).finish();
+  return new Writer(4 + ip.length)
+    .u8(0)
+    .u8(family)
+    .u16(addr.port ^ (STUN_MAGIC_COOKIE >>> 16))
+    .bytes(ip)
+    .finish();
 }
 
 export function decodeXorMappedAddress(value: Uint8Array, transactionId: Uint8Array): TransportAddress {

@@ -77,7 +77,8 @@ export class DtlsTransport extends EventEmitter {
     this.role = options.role;
     this.sendDatagram = options.send;
     this.clock = options.clock ?? (() => performance.now());
-    const fingerprints = typeof options.fingerprints === 'string' ? [options.fingerprints] : options.fingerprints;
+    const fingerprints =
+      typeof options.fingerprints === 'string' ? [options.fingerprints] : options.fingerprints;
     if (!fingerprints || fingerprints.length === 0) {
       throw new DtlsError('invalid_argument', 'WebRTC DTLS needs the peer fingerprint (a=fingerprint)');
     }
@@ -90,7 +91,8 @@ export class DtlsTransport extends EventEmitter {
       random: options.random,
     });
     const identity = options.identity ?? base.identity;
-    if (!identity) throw new DtlsError('invalid_argument', 'WebRTC DTLS needs our certificate (identity or cert/key)');
+    if (!identity)
+      throw new DtlsError('invalid_argument', 'WebRTC DTLS needs our certificate (identity or cert/key)');
     this.config = {
       ...base,
       identity,
@@ -148,7 +150,8 @@ export class DtlsTransport extends EventEmitter {
   send(data: string | Uint8Array): void {
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     const c = this.connection;
-    if (this.phase !== 'connected' || !c) throw new DtlsError('not_connected', `cannot send while ${this.phase}`);
+    if (this.phase !== 'connected' || !c)
+      throw new DtlsError('not_connected', `cannot send while ${this.phase}`);
     if (this.endpoint) this.endpoint.sendTo(c, bytes, this.clock());
     else c.send(bytes, this.clock());
     this.pump();
@@ -162,7 +165,8 @@ export class DtlsTransport extends EventEmitter {
     else if (c) c.close(this.clock());
     else this.endpoint?.close(this.clock());
     this.pump();
-    if (this.phase !== 'closed' && this.phase !== 'failed') this.finish('closed');
+    // A transport closed before any association existed has no engine event to report it.
+    this.finish('closed');
   }
 
   /** RFC 5705 exporter (e.g. for a protocol keyed from the DTLS session). */
@@ -210,7 +214,11 @@ export class DtlsTransport extends EventEmitter {
       this.sendDatagram(datagram);
     } catch (err) {
       // UDP semantics: a datagram that cannot be sent is lost, and retransmission covers the handshake.
-      this.emit('engine-event', { type: 'alert', level: 'warning', description: `send failed: ${String(err)}` });
+      this.emit('engine-event', {
+        type: 'alert',
+        level: 'warning',
+        description: `send failed: ${String(err)}`,
+      });
     }
   }
 

@@ -132,7 +132,13 @@ function buildSimulation(p: RunParams): Simulation {
     ...timers,
     random: seededRandom(`${p.seed}/server`),
   };
-  const server = new DtlsServerEndpoint({ ...serverConfig, cookies: p.cookies });
+  const server = new DtlsServerEndpoint({
+    ...serverConfig,
+    cookies: p.cookies,
+    // The endpoint forgets a connected peer after 5 idle minutes by default; with the patient timers the
+    // client may still be resending flight 5 (its Finished) after that, to a server whose flight 6 was lost.
+    serverLimits: p.patient ? { idleTimeoutMs: 30 * 60_000 } : undefined,
+  });
   const link = { ...p.link, mtu: p.mtu ?? p.link.mtu };
   return new Simulation(client, server, { seed: p.seed, clientToServer: link, serverToClient: link });
 }
