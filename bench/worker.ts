@@ -7,6 +7,8 @@ import { dgramData, nodeData } from './scenarios/data.js';
 import { engineHandshakes } from './scenarios/engine-handshake.js';
 import { memoryPerSession } from './scenarios/memory.js';
 import { recordLayerBench } from './scenarios/record.js';
+import { cryptoCeiling, tlsReference } from './scenarios/references.js';
+import { weriftReference } from './scenarios/werift.js';
 import { handshakeServer, nodeHandshakeClient, nodeHandshakes } from './scenarios/node-handshake.js';
 
 type Params = Record<string, unknown>;
@@ -28,6 +30,9 @@ const SCENARIOS: Record<string, (p: Params) => Promise<Figures>> = {
   'node-data': (p) => nodeData((p.durationMs as number) ?? 1000),
   'dgram-data': (p) => dgramData((p.durationMs as number) ?? 1000),
   record: async (p) => recordLayerBench((p.durationMs as number) ?? 500),
+  tls: (p) => tlsReference((p.concurrency as number[]) ?? [1, 16], (p.durationMs as number) ?? 1000),
+  ceiling: (p) => cryptoCeiling((p.durationMs as number) ?? 500),
+  werift: (p) => weriftReference((p.concurrency as number[]) ?? [1, 16], (p.durationMs as number) ?? 1000),
   memory: (p) => memoryPerSession((p.sessions as number) ?? 1000),
 };
 

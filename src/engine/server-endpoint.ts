@@ -92,6 +92,9 @@ export interface EndpointStats {
   hellosRefusedAtLimit: number;
 }
 
+/** Highest ClientHello message_seq accepted statelessly: a client answers a bounded number of HVRs. */
+const MAX_HELLO_MESSAGE_SEQ = 8;
+
 function peerKey(p: PeerAddress): string {
   return `${p.address}|${p.port}`;
 }
@@ -317,7 +320,9 @@ export class DtlsServerEndpoint {
         throw e;
       }
       for (const f of frags) {
-        if (f.msgType !== HandshakeType.client_hello || f.messageSeq > 1) continue;
+        // A client restarts with message_seq 0 and bumps it once per HelloVerifyRequest it answers
+        // (a cookie can expire while its hellos are lost, so more than one round is legitimate).
+        if (f.msgType !== HandshakeType.client_hello || f.messageSeq > MAX_HELLO_MESSAGE_SEQ) continue;
         if (f.length > this.limits.maxHelloLength) continue;
         if (f.fragmentOffset === 0 && f.fragmentLength === f.length) {
           message = {

@@ -603,7 +603,12 @@ class FlowDecoder {
       this.summary.retransmissions++;
       return out;
     }
-    if (asm.body && asm.body.length === f.length) f.body.copy(asm.body, f.fragmentOffset);
+    if (asm.body && asm.body.length !== f.length) {
+      // RFC 6347 §4.2.3: every fragment of a message carries the same total length.
+      out.decodeError = `length ${f.length} differs from earlier fragments (${asm.body.length})`;
+      return out;
+    }
+    if (asm.body) f.body.copy(asm.body, f.fragmentOffset);
     asm.ranges = addRange(asm.ranges, f.fragmentOffset, end);
     if (covered(asm.ranges, 0, f.length) && asm.body) {
       asm.complete = true;

@@ -48,7 +48,7 @@ function flowSvg(flow: TraceFlow): string {
         parts.push(
           `<line x1="${x1}" y1="${lineY}" x2="${x2}" y2="${lineY}" stroke="${colour}" stroke-width="2" marker-end="url(#head-${d.from})"/>`,
           `<text x="${(LEFT + RIGHT) / 2}" y="${lineY - 5}" text-anchor="middle" fill="${colour}" class="label">${esc(label)}</text>`,
-          `<text x="${RIGHT + 12}" y="${lineY + 4}" class="meta">${ri === 0 ? `${d.size} B` : '〃'} · epoch ${r.epoch} · seq ${r.sequenceNumber}</text>`,
+          `<text x="${RIGHT + 12}" y="${lineY + 4}" class="meta">${ri === 0 ? `${d.size} B` : 'same datagram'} · epoch ${r.epoch} · seq ${r.sequenceNumber} · record ${r.length} B</text>`,
           '</g>',
         );
         y += ROW;
@@ -126,7 +126,7 @@ dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1em; fon
 dt { font-weight: 600; } dd { margin: 0; font-family: ui-monospace, monospace; word-break: break-all; }
 .diagram { overflow-x: auto; border: 1px solid #ddd; }
 svg text { font-family: ui-monospace, monospace; }
-.label { font-size: 13px; font-weight: 600; } .detail { font-size: 11px; fill: #555; }
+.label { font-size: 13px; font-weight: 600; } .detail { font-size: 11px; fill: #555; white-space: pre; }
 .time, .meta { font-size: 11px; fill: #666; } .who { font-size: 15px; font-weight: 700; }
 .flight { font-size: 12px; font-weight: 600; fill: #333; }
 </style>

@@ -208,7 +208,9 @@ export function renderFlow(flow: TraceFlow, options: LadderOptions = {}): string
                 .padStart(timeWidth - 2)
                 .padEnd(timeWidth)
             : gutter;
-        const meta = `${ri === 0 ? `${d.size} B` : '  〃'} e${r.epoch} #${r.sequenceNumber}`;
+        // Datagram size on its first record only (a ditto mark after), then the record's own header.
+        const size = ri === 0 ? `${d.size} B` : '    "';
+        const meta = `${size} · rec e${r.epoch} #${r.sequenceNumber} ${r.length} B`;
         let label = recordLabel(r);
         if (r.handshake.some((h) => h.type === 3)) label += ' [cookie]';
         const style = recordStyle(r, d.from);

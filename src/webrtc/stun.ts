@@ -268,6 +268,7 @@ function ipv6Bytes(text: string): Buffer {
   const fill = tail === undefined ? 0 : 8 - headParts.length - tailParts.length;
   const parts = [...headParts, ...Array<string>(fill).fill('0'), ...tailParts];
   const out = Buffer.alloc(16);
-  parts.forEach((p, i) => out.writeUInt16BE(Number.parseInt(p, 16), i * 2));
+  if (parts.length !== 8) throw new RangeError(`not an IPv6 address: ${text}`);
+  for (let i = 0; i < 8; i++) out.writeUInt16BE(Number.parseInt(parts[i]!, 16), i * 2);
   return out;
 }

@@ -184,7 +184,10 @@ export class MemoryStream extends Writable {
 }
 
 /** Run `tsdtls trace` in-process and collect its output. */
-export async function runTrace(argv: string[], tty = false): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runTrace(
+  argv: string[],
+  tty = false,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new MemoryStream(tty);
   const stderr = new MemoryStream();
   const code = await runTraceCommand(argv, { stdout, stderr });

@@ -116,7 +116,10 @@ test('tsdtls trace: --json, --html and colour on a terminal', async () => {
   assert.equal(html.code, 0, html.stderr);
   const page = readFileSync(out, 'utf8');
   assert.match(page, /^<!DOCTYPE html>/);
-  assert.match(page, /<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>[\s\S]*HelloVerifyRequest[\s\S]*<\/svg>/);
+  assert.match(
+    page,
+    /<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>[\s\S]*HelloVerifyRequest[\s\S]*<\/svg>/,
+  );
   assert.ok(!/<script|src="http|href="http/.test(page), 'self-contained');
   assert.ok(html.stdout.includes(`wrote ${out}`));
 

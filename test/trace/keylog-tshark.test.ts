@@ -113,7 +113,10 @@ async function checkVariant(variant: Variant): Promise<void> {
     port: run.port,
   });
   const plaintexts = withKeys.flatMap((row) => row[0]!);
-  assert.ok(plaintexts.includes(hexOf(CLIENT_TEXT)), `tshark decrypted the client text: ${JSON.stringify(withKeys)}`);
+  assert.ok(
+    plaintexts.includes(hexOf(CLIENT_TEXT)),
+    `tshark decrypted the client text: ${JSON.stringify(withKeys)}`,
+  );
   assert.ok(plaintexts.includes(hexOf(SERVER_TEXT)), `tshark decrypted the server text: ${plaintexts}`);
   const finishedCount = withKeys.flatMap((row) => row[1]!).filter((t) => t === '20').length;
   assert.equal(finishedCount, 2, 'tshark decrypted both Finished messages');
@@ -133,7 +136,9 @@ async function checkVariant(variant: Variant): Promise<void> {
   assert.equal(flow.summary.decryption, 'decrypted');
   assert.equal(flow.summary.cookieExchange, true, 'our server makes a cookie exchange by default');
   const texts = flow.datagrams.flatMap((d) =>
-    d.records.filter((r) => r.applicationData?.text !== undefined).map((r) => `${d.from}: ${r.applicationData!.text}`),
+    d.records
+      .filter((r) => r.applicationData?.text !== undefined)
+      .map((r) => `${d.from}: ${r.applicationData!.text}`),
   );
   assert.deepEqual(texts, [`client: ${CLIENT_TEXT}`, `server: ${SERVER_TEXT}`]);
   const finished = flow.datagrams.flatMap((d) =>
@@ -148,7 +153,9 @@ async function checkVariant(variant: Variant): Promise<void> {
   if (variant === 'psk') {
     assert.equal(flow.summary.pskIdentity, JSON.stringify(PSK_IDENTITY));
     assert.equal(flow.summary.pskIdentityHint, JSON.stringify(PSK_HINT));
-    const psk = tsharkFields(run.file, ['dtls.handshake.identity', 'dtls.handshake.hint'], { port: run.port });
+    const psk = tsharkFields(run.file, ['dtls.handshake.identity', 'dtls.handshake.hint'], {
+      port: run.port,
+    });
     assert.deepEqual(
       psk.flatMap((row) => row[0]!),
       [hexOf(PSK_IDENTITY)],
@@ -175,7 +182,10 @@ async function checkVariant(variant: Variant): Promise<void> {
   assert.match(sealed.stdout, /Encrypted handshake \(Finished\)/);
 
   // A key log for another connection decrypts nothing, and says why.
-  const wrongKeylog = makeTempDir().file('other.keylog', `CLIENT_RANDOM ${'ab'.repeat(32)} ${'cd'.repeat(48)}\n`);
+  const wrongKeylog = makeTempDir().file(
+    'other.keylog',
+    `CLIENT_RANDOM ${'ab'.repeat(32)} ${'cd'.repeat(48)}\n`,
+  );
   const wrong = onlyFlow(run.file, wrongKeylog);
   assert.equal(wrong.summary.decryption, 'the key log has no line for this client random');
 }

@@ -38,7 +38,12 @@ function rawIpPcap(payloads: Buffer[]): Buffer {
   const records = payloads.map((payload, i) => {
     const udp = Buffer.concat([hex('d431 0d96'), Buffer.alloc(2), hex('0000'), payload]);
     udp.writeUInt16BE(udp.length, 4);
-    const ip = Buffer.concat([hex('4500'), Buffer.alloc(2), hex('0000 4000 4011 0000 7f000001 7f000001'), udp]);
+    const ip = Buffer.concat([
+      hex('4500'),
+      Buffer.alloc(2),
+      hex('0000 4000 4011 0000 7f000001 7f000001'),
+      udp,
+    ]);
     ip.writeUInt16BE(ip.length, 2);
     const rec = Buffer.alloc(16);
     rec.writeUInt32LE(1_700_000_000 + i, 0);
@@ -75,7 +80,11 @@ const CASES: Record<string, Expect> = {
     code: 1,
     message: /^error: cannot read capture .*nope\.pcapng \(ENOENT\)$/,
   },
-  'an empty file': { argv: (d) => [d.file('empty.pcap', '')], code: 1, message: /not a capture file: only 0 bytes/ },
+  'an empty file': {
+    argv: (d) => [d.file('empty.pcap', '')],
+    code: 1,
+    message: /not a capture file: only 0 bytes/,
+  },
   'a text file': {
     argv: (d) => [d.file('notes.txt', 'this is not a packet capture\n')],
     code: 1,
@@ -137,7 +146,11 @@ test('a DTLS datagram among other UDP traffic is found and the rest ignored', ()
   const h = trace.flows[0]!.datagrams[0]!.records[0]!.handshake[0]!;
   assert.equal(h.name, 'HelloVerifyRequest');
   assert.deepEqual(h.fields, { version: 'DTLS 1.0 (0xfeff)', cookie: 'c0ffee' });
-  assert.equal(trace.flows[0]!.clientIdentified, false, 'no ClientHello: the first sender is taken as client');
+  assert.equal(
+    trace.flows[0]!.clientIdentified,
+    false,
+    'no ClientHello: the first sender is taken as client',
+  );
 });
 
 test('corrupted DTLS bytes never make the decoder throw anything but TraceError', () => {

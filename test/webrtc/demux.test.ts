@@ -11,7 +11,8 @@ test('RFC 7983 §7: every first-byte value falls in the right range', () => {
     if (b >= 128 && b <= 191) return 'rtp';
     return 'unknown';
   };
-  for (let b = 0; b < 256; b++) assert.equal(classifyDatagram(Buffer.from([b, 0, 0, 0])), expected(b), `byte ${b}`);
+  for (let b = 0; b < 256; b++)
+    assert.equal(classifyDatagram(Buffer.from([b, 0, 0, 0])), expected(b), `byte ${b}`);
 });
 
 test('range boundaries and real first bytes', () => {
@@ -39,7 +40,8 @@ test('range boundaries and real first bytes', () => {
     [0xc0, 'unknown'],
     [0xff, 'unknown'],
   ];
-  for (const [b, kind] of table) assert.equal(classifyDatagram(Buffer.from([b])), kind, `0x${b.toString(16)}`);
+  for (const [b, kind] of table)
+    assert.equal(classifyDatagram(Buffer.from([b])), kind, `0x${b.toString(16)}`);
 });
 
 test('an empty datagram is dropped', () => {
