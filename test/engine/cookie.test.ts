@@ -10,7 +10,11 @@ import { before, test } from 'node:test';
 import { type GeneratedCertificate, generateCertificate } from '../../src/cert/generate.js';
 import { seededRandom } from '../../src/crypto/random.js';
 import { DtlsConnection } from '../../src/engine/connection.js';
-import { DtlsServerEndpoint, type PeerAddress, type ServerEndpointConfig } from '../../src/engine/server-endpoint.js';
+import {
+  DtlsServerEndpoint,
+  type PeerAddress,
+  type ServerEndpointConfig,
+} from '../../src/engine/server-endpoint.js';
 import { readCapture } from '../../src/trace/pcap.js';
 import { decodeClientHello } from '../../src/wire/client-hello.js';
 import { ContentType, HandshakeType, ProtocolVersion } from '../../src/wire/constants.js';
@@ -71,7 +75,12 @@ function decodeHvr(datagram: Buffer) {
 }
 
 /** The ClientHello with the cookie, as a real client sends it after a HelloVerifyRequest issued at `now`. */
-function cookieHello(e: DtlsServerEndpoint, from: PeerAddress, now: number, tag?: string): { client: DtlsConnection; hello: Buffer } {
+function cookieHello(
+  e: DtlsServerEndpoint,
+  from: PeerAddress,
+  now: number,
+  tag?: string,
+): { client: DtlsConnection; hello: Buffer } {
   const client = newClient(tag);
   const [first] = takeClient(client);
   e.handleDatagram(first!, from, now);
@@ -80,7 +89,10 @@ function cookieHello(e: DtlsServerEndpoint, from: PeerAddress, now: number, tag?
   client.handleDatagram(answer.data, now);
   const [hello] = takeClient(client);
   assert.ok(hello);
-  assert.ok(decodeClientHello(parseHandshakeFragments(parseDatagram(hello).records[0]!.fragment)[0]!.body).cookie.length > 0);
+  assert.ok(
+    decodeClientHello(parseHandshakeFragments(parseDatagram(hello).records[0]!.fragment)[0]!.body).cookie
+      .length > 0,
+  );
   return { client, hello };
 }
 
@@ -187,11 +199,10 @@ test('a cookie is accepted in the next rotation period, refused after two', () =
   }
 });
 
-// BUG (src/engine/server-endpoint.ts, statelessHello: `f.messageSeq > 1` skips the fragment): after a
-// second HelloVerifyRequest (here because the cookie went stale in transit) the client answers with
-// message_seq 2 (RFC 6347 §4.2.2: every new message increments it; the client allows 4 HVRs), and the
-// endpoint silently ignores every such ClientHello, so the handshake can never complete. The loss30
-// scenario of test/sim/handshake-sim.test.ts hits this (seeds 164 and 690).
+// Regression (fixed in b80c631): after a second HelloVerifyRequest (here because the cookie went stale
+// in transit) the client answers with message_seq 2 (RFC 6347 §4.2.2: every new message increments it),
+// and the endpoint used to skip ClientHellos with message_seq > 1, so the handshake could never complete.
+// The loss30 scenario of test/sim/handshake-sim.test.ts hit it (seeds 164 and 690).
 test('after a second HelloVerifyRequest (stale cookie) the handshake still completes', () => {
   const e = endpoint();
   const { client, hello } = cookieHello(e, ALICE, 0);
@@ -210,7 +221,11 @@ test('after a second HelloVerifyRequest (stale cookie) the handshake still compl
   assert.equal(thirdHello.messageSeq, 2);
   e.handleDatagram(third, ALICE, late + 20);
   const out = takeAll(e);
-  assert.equal(e.peerCount, 1, 'the ClientHello with the fresh cookie (message_seq 2) must start a connection');
+  assert.equal(
+    e.peerCount,
+    1,
+    'the ClientHello with the fresh cookie (message_seq 2) must start a connection',
+  );
   assert.ok(out.length >= 1 && handshakeTypesIn(out[0]!.data).includes(HandshakeType.server_hello));
 });
 

@@ -10,7 +10,13 @@ import { HandshakeType } from '../../src/wire/constants.js';
 import type { HandshakeFragment } from '../../src/wire/handshake-header.js';
 import { mulberry32 } from '../sim/network.js';
 
-function frag(messageSeq: number, body: Buffer, offset: number, length: number, msgType: number = HandshakeType.certificate) {
+function frag(
+  messageSeq: number,
+  body: Buffer,
+  offset: number,
+  length: number,
+  msgType: number = HandshakeType.certificate,
+) {
   const piece = body.subarray(offset, offset + length);
   return {
     msgType,
@@ -26,7 +32,8 @@ function frag(messageSeq: number, body: Buffer, offset: number, length: number, 
 function cut(messageSeq: number, body: Buffer, offsets: number[], msgType?: number): HandshakeFragment[] {
   const edges = [0, ...offsets, body.length];
   const out: HandshakeFragment[] = [];
-  for (let i = 0; i + 1 < edges.length; i++) out.push(frag(messageSeq, body, edges[i]!, edges[i + 1]! - edges[i]!, msgType));
+  for (let i = 0; i + 1 < edges.length; i++)
+    out.push(frag(messageSeq, body, edges[i]!, edges[i + 1]! - edges[i]!, msgType));
   return out;
 }
 
@@ -166,7 +173,7 @@ test('messages come out in message_seq order, each exactly once', () => {
     msgs.map((m) => m.messageSeq),
     [1, 2, 3, 4],
   );
-  msgs.forEach((m, i) => assert.ok(m.body.equals(bodies[i]!), `message ${i + 1}`));
+  for (const [i, m] of msgs.entries()) assert.ok(m.body.equals(bodies[i]!), `message ${i + 1}`);
   assert.equal(r.expectedSeq, 5);
   assert.equal(r.bufferedBytes, 0);
 });
@@ -204,7 +211,8 @@ test('random interleavings of fragmented, duplicated messages deliver each once,
       bodies.map((_, i) => i),
       `seed ${seed}`,
     );
-    delivered.forEach((m, i) => assert.ok(m.body.equals(bodies[i]!), `seed ${seed} message ${i}`));
+    for (const [i, m] of delivered.entries())
+      assert.ok(m.body.equals(bodies[i]!), `seed ${seed} message ${i}`);
   }
 });
 

@@ -134,7 +134,8 @@ test('bit patterns across the 32-bit boundary', () => {
   for (let d = 0; d < 64; d++) assert.equal(w.check(top - d), d % 2 !== 0, `offset ${d}`);
   // Shift by 1: every bit moves one place, across the boundary between the two halves.
   receive(w, top + 1);
-  for (let d = 1; d < 64; d++) assert.equal(w.check(top + 1 - d), (d - 1) % 2 !== 0, `after shift, offset ${d}`);
+  for (let d = 1; d < 64; d++)
+    assert.equal(w.check(top + 1 - d), (d - 1) % 2 !== 0, `after shift, offset ${d}`);
   // Fill the gaps at offsets 31, 32 and 33 and check nothing else changed.
   const w2 = new ReplayWindow();
   receive(w2, 64);
@@ -157,9 +158,12 @@ test('a long random sequence agrees with a set-based reference model', () => {
     for (let i = 0; i < 20_000; i++) {
       const r = rnd();
       let seq: number;
-      if (r < 0.5) seq = cursor++; // in order
-      else if (r < 0.8) seq = Math.max(0, cursor - 1 - Math.floor(rnd() * 80)); // late / duplicate / too old
-      else if (r < 0.95) seq = cursor + Math.floor(rnd() * 70); // reordered ahead
+      if (r < 0.5)
+        seq = cursor++; // in order
+      else if (r < 0.8)
+        seq = Math.max(0, cursor - 1 - Math.floor(rnd() * 80)); // late / duplicate / too old
+      else if (r < 0.95)
+        seq = cursor + Math.floor(rnd() * 70); // reordered ahead
       else seq = cursor += Math.floor(rnd() * 200); // a jump
       const want = ref.check(seq);
       assert.equal(w.check(seq), want, `seed ${seed} step ${i} seq ${seq}`);

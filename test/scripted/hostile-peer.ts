@@ -16,6 +16,7 @@ import { expandKeys } from '../../src/crypto/prf.js';
 import { type CipherSuite, suiteById } from '../../src/crypto/suites.js';
 import type { EngineConfig } from '../../src/engine/config.js';
 import { DtlsConnection } from '../../src/engine/connection.js';
+import { DtlsServerEndpoint } from '../../src/engine/server-endpoint.js';
 import type { DtlsEvent } from '../../src/engine/events.js';
 import type { DtlsError } from '../../src/errors.js';
 import type { HandshakeMessage } from '../../src/handshake/reassembler.js';
@@ -32,6 +33,9 @@ import { decodeServerHello } from '../../src/wire/server-hello.js';
 import { parseDatagram, RECORD_HEADER_LENGTH } from '../../src/wire/record.js';
 
 export type Role = 'client' | 'server';
+
+/** An engine config without its role (the role comes from how the engine is created). */
+export type PeerConfig = Omit<EngineConfig, 'role'>;
 
 // ---- crafting -----------------------------------------------------------------------------------
 
@@ -537,4 +541,379 @@ export function testCredentials(): Promise<TestCredentials> {
 /** A client config that also carries a certificate (for servers that ask for one). */
 export function withClientIdentity(c: TestCredentials): Omit<EngineConfig, 'role'> {
   return { ...c.clientConfig, identity: { certificateChain: [c.client.der], privateKey: c.client.privateKey } };
+}
+
+// ---- fuzzing ------------------------------------------------------------------------------------
+
+/** mulberry32: a tiny seeded PRNG, so every fuzz run replays exactly from its seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function pick<T>(rand: () => number, xs: readonly T[]): T {
+  return xs[Math.floor(rand() * xs.length)]!;
+}
+
+/** Values most likely to hit the edge of a length or offset check. */
+function boundaryValues(len: number, max: number): number[] {
+  return [0, 1, len - 1, len, len + 1, 2 * len, max >>> 1, max - 1, max].filter((v) => v >= 0 && v <= max);
+}
+
+/**
+ * One mutation of `input`: bit flips, byte sets, truncation, insertion, a duplicated slice, or a u8,
+ * u16 or u24 (a length field, probably) set to a boundary value at a random offset.
+ */
+export function mutateBytes(rand: () => number, input: Uint8Array): Buffer {
+  const b = Buffer.from(input);
+  const kind = Math.floor(rand() * 7);
+  const at = (room = 1) => Math.floor(rand() * Math.max(1, b.length - room + 1));
+  switch (kind) {
+    case 0: {
+      if (b.length === 0) return Buffer.of(Math.floor(rand() * 256));
+      const flips = 1 + Math.floor(rand() * 4);
+      for (let i = 0; i < flips; i++) {
+        const j = at();
+        b[j] = b[j]! ^ (1 << Math.floor(rand() * 8));
+      }
+      return b;
+    }
+    case 1:
+      return b.subarray(0, Math.floor(rand() * b.length));
+    case 2: {
+      const extra = Buffer.alloc(1 + Math.floor(rand() * 16), Math.floor(rand() * 256));
+      const j = Math.floor(rand() * (b.length + 1));
+      return Buffer.concat([b.subarray(0, j), extra, b.subarray(j)]);
+    }
+    case 3: {
+      if (b.length < 2) return b;
+      const s = at(2);
+      const e = s + 1 + Math.floor(rand() * Math.min(64, b.length - s));
+      return Buffer.concat([b.subarray(0, e), b.subarray(s, e), b.subarray(e)]);
+    }
+    case 4:
+      if (b.length > 0) b[at()] = pick(rand, [0, 1, 0x7f, 0x80, 0xfe, 0xff]);
+      return b;
+    default: {
+      const width = kind === 5 ? 2 : 3;
+      if (b.length < width) return b;
+      const j = at(width);
+      const v = pick(rand, boundaryValues(b.length - j, width === 2 ? 0xffff : 0xffffff));
+      b.writeUIntBE(v, j, width);
+      return b;
+    }
+  }
+}
+
+/** Offsets of the fields of the first handshake header in a record's plaintext (RFC 6347 §4.2.2). */
+const HANDSHAKE_FIELDS: { offset: number; width: number; max: number }[] = [
+  { offset: 0, width: 1, max: 0xff }, // msg_type
+  { offset: 1, width: 3, max: 0xffffff }, // length
+  { offset: 4, width: 2, max: 0xffff }, // message_seq
+  { offset: 6, width: 3, max: 0xffffff }, // fragment_offset
+  { offset: 9, width: 3, max: 0xffffff }, // fragment_length
+];
+
+/** A mutation aware of the handshake header: one of its fields set to a boundary, or mutateBytes. */
+export function mutateHandshakePlaintext(rand: () => number, plaintext: Uint8Array): Buffer {
+  if (plaintext.length < 12 || rand() < 0.4) return mutateBytes(rand, plaintext);
+  const b = Buffer.from(plaintext);
+  const f = pick(rand, HANDSHAKE_FIELDS);
+  const current = b.readUIntBE(f.offset, f.width);
+  const v =
+    f.offset === 0
+      ? pick(rand, [0, 1, 2, 3, 4, 11, 12, 13, 14, 15, 16, 20, 255])
+      : pick(rand, [...boundaryValues(b.length - 12, f.max), current + 1, Math.max(0, current - 1), current + 1000]);
+  b.writeUIntBE(Math.min(f.max, v), f.offset, f.width);
+  return b;
+}
+
+export interface FuzzScenario {
+  name: string;
+  server: PeerConfig;
+  client: PeerConfig;
+}
+
+/** Certificate, mutual-certificate, PSK (with a hint) and ECDHE_PSK handshakes: every message type. */
+export function fuzzScenarios(c: TestCredentials): FuzzScenario[] {
+  const psk = { identity: 'fuzz', key: Buffer.alloc(16, 0x42) };
+  return [
+    { name: 'ecdhe-ecdsa', server: c.serverConfig, client: c.clientConfig },
+    {
+      name: 'ecdhe-ecdsa+client-cert',
+      server: { ...c.serverConfig, clientCertificate: 'require' },
+      client: withClientIdentity(c),
+    },
+    {
+      name: 'psk',
+      server: { cipherSuites: ['TLS_PSK_WITH_AES_128_CCM_8'], psk: { hint: 'hint', lookup: () => psk.key } },
+      client: { cipherSuites: ['TLS_PSK_WITH_AES_128_CCM_8'], psk },
+    },
+    {
+      name: 'ecdhe-psk',
+      server: { cipherSuites: ['TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256'], psk: { lookup: () => psk.key } },
+      client: { cipherSuites: ['TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256'], psk },
+    },
+  ];
+}
+
+export interface FuzzFinding {
+  scenario: string;
+  role: Role;
+  step: number;
+  /** 'escaped' (an exception out of handleDatagram/handleTimeout), 'internal' (the engine caught a bug of its own) or 'slow'. */
+  kind: 'escaped' | 'internal' | 'slow';
+  error: string;
+  input: string;
+}
+
+export interface FuzzReport {
+  /** Mutated datagrams handed to an engine or endpoint. */
+  inputs: number;
+  /** Engines driven to a state and attacked. */
+  runs: number;
+  /** Exceptions that escaped the engine (must be 0). */
+  crashes: number;
+  findings: FuzzFinding[];
+  /** How the targets ended, e.g. { 'failed:decode_error': 12, connected: 80 }. */
+  outcomes: Record<string, number>;
+  slowestInputMs: number;
+  peakHeapUsed: number;
+  heapUsedStart: number;
+  timeMs: number;
+}
+
+export interface FuzzOptions {
+  seed: number;
+  /** Stop after this many runs … */
+  runs?: number;
+  /** … or after this much time, whichever comes first. */
+  timeBudgetMs?: number;
+  /** Mutated inputs per run, at most (a run ends early when the target fails). */
+  inputsPerRun?: number;
+  /** An input taking longer than this counts as a hang (default 1 s). */
+  slowMs?: number;
+}
+
+/**
+ * The engine fuzzer: pick a scenario, a role and a step of the genuine handshake; drive a target of
+ * that role with a real accomplice up to the step; then hand it mutations of the next genuine datagram
+ * (raw bytes, or the plaintext mutated and sealed again with the real keys, so that it reaches the
+ * handshake layer); then let the rest of the genuine exchange and every timer run. No exception may
+ * escape, no input may hang, and the heap must stay bounded.
+ */
+export async function fuzzEngine(opts: FuzzOptions): Promise<FuzzReport> {
+  const c = await testCredentials();
+  const scenarios = fuzzScenarios(c);
+  const rand = prng(opts.seed);
+  const maxRuns = opts.runs ?? Number.POSITIVE_INFINITY;
+  const budget = opts.timeBudgetMs ?? Number.POSITIVE_INFINITY;
+  const perRun = opts.inputsPerRun ?? 16;
+  const slowMs = opts.slowMs ?? 1000;
+  const report: FuzzReport = {
+    inputs: 0,
+    runs: 0,
+    crashes: 0,
+    findings: [],
+    outcomes: {},
+    slowestInputMs: 0,
+    peakHeapUsed: 0,
+    heapUsedStart: process.memoryUsage().heapUsed,
+    timeMs: 0,
+  };
+  const started = performance.now();
+  const note = (f: FuzzFinding) => {
+    if (f.kind === 'escaped') report.crashes++;
+    if (report.findings.length < 50) report.findings.push(f);
+  };
+
+  while (report.runs < maxRuns && performance.now() - started < budget) {
+    const scenario = pick(rand, scenarios);
+    const role: Role = rand() < 0.5 ? 'client' : 'server';
+    const step = Math.floor(rand() * 6);
+    report.runs++;
+    const seedOfRun = Math.floor(rand() * 2 ** 31);
+    const runRand = prng(seedOfRun);
+    let p: ScriptedPeer;
+    try {
+      p =
+        role === 'client'
+          ? ScriptedPeer.client(scenario.client, scenario.server)
+          : ScriptedPeer.server(scenario.server, scenario.client);
+    } catch (e) {
+      note({ scenario: scenario.name, role, step: -1, kind: 'escaped', error: String(e), input: '' });
+      continue;
+    }
+    // Drive the genuine exchange up to `step` batches delivered to the target.
+    let batch: Buffer[] = [];
+    for (let s = 0; s <= step; s++) {
+      p.toAccomplice(...p.takeFromTarget());
+      batch = p.takeFromAccomplice().map((d) => p.relay(d));
+      if (s < step) p.deliver(...batch);
+      if (batch.length === 0) break;
+    }
+    if (batch.length === 0) {
+      // The handshake is over at this step: attack the connected target with sealed application-layer
+      // records (data, alerts, handshake messages) built from a genuine one.
+      if (p.accomplice!.state === 'connected') p.accomplice!.send(Buffer.from('fuzz payload'), p.now);
+      batch = p.takeFromAccomplice().map((d) => p.relay(d));
+    }
+    for (let i = 0; i < perRun && p.target.state !== 'failed' && p.target.state !== 'closed' && batch.length > 0; i++) {
+      const input = mutateDatagram(runRand, p, pick(runRand, batch));
+      report.inputs++;
+      const t0 = performance.now();
+      try {
+        p.target.handleDatagram(input, p.now);
+      } catch (e) {
+        note({ scenario: scenario.name, role, step, kind: 'escaped', error: String((e as Error)?.stack ?? e), input: input.toString('hex') });
+      }
+      const dt = performance.now() - t0;
+      if (dt > report.slowestInputMs) report.slowestInputMs = dt;
+      if (dt > slowMs) note({ scenario: scenario.name, role, step, kind: 'slow', error: `${dt.toFixed(0)} ms`, input: input.toString('hex') });
+      const internal = internalFailure(p);
+      if (internal) {
+        note({ scenario: scenario.name, role, step, kind: 'internal', error: internal, input: input.toString('hex') });
+        break;
+      }
+    }
+    // The rest of the genuine exchange, then every timer to the end (both bounded).
+    try {
+      p.deliver(...batch.map((d) => p.relay(d)));
+      p.exchange();
+      p.runTargetTimersToEnd(60);
+    } catch (e) {
+      note({ scenario: scenario.name, role, step, kind: 'escaped', error: String((e as Error)?.stack ?? e), input: 'genuine traffic after mutation' });
+    }
+    const internal = internalFailure(p);
+    if (internal) note({ scenario: scenario.name, role, step, kind: 'internal', error: internal, input: 'after mutation' });
+    const f = p.failure;
+    const outcome = f ? `failed:${f.code}` : p.target.state;
+    report.outcomes[outcome] = (report.outcomes[outcome] ?? 0) + 1;
+    if (report.runs % 16 === 0) {
+      const h = process.memoryUsage().heapUsed;
+      if (h > report.peakHeapUsed) report.peakHeapUsed = h;
+    }
+  }
+  report.peakHeapUsed = Math.max(report.peakHeapUsed, process.memoryUsage().heapUsed);
+  report.timeMs = performance.now() - started;
+  return report;
+}
+
+/** The engine's catch-all turned an exception of its own into internal_error: a bug, even though contained. */
+function internalFailure(p: ScriptedPeer): string | undefined {
+  const f = p.failure;
+  if (f?.code === 'internal_error' && !f.alertReceived && f.message.startsWith('internal error')) return f.message;
+  return undefined;
+}
+
+/**
+ * Mutate one genuine datagram. Half the time the raw bytes (record headers included); otherwise one
+ * record's plaintext, sealed again under the real keys with a fresh sequence number, so the mutation
+ * gets past authentication and reaches the handshake, alert or ChangeCipherSpec handling.
+ */
+export function mutateDatagram(rand: () => number, p: ScriptedPeer, d: Buffer): Buffer {
+  if (rand() < 0.4) return mutateBytes(rand, d);
+  const records = p.watcher.parse(d, p.peerRole);
+  if (records.length === 0) return mutateBytes(rand, d);
+  const i = Math.floor(rand() * records.length);
+  const r = records[i]!;
+  if (!r.plaintext) return mutateBytes(rand, d);
+  const plaintext =
+    r.type === ContentType.handshake ? mutateHandshakePlaintext(rand, r.plaintext) : mutateBytes(rand, r.plaintext);
+  let type = r.type;
+  if (rand() < 0.1) type = pick(rand, [20, 21, 22, 23, 24, 26, 0]);
+  const mutated = p.record(type, plaintext, r.epoch);
+  const others = records.map((x) => x.raw);
+  others[i] = mutated;
+  // Sometimes the mutated record alone, sometimes with its neighbours, sometimes twice.
+  const shape = Math.floor(rand() * 3);
+  if (shape === 0) return mutated;
+  if (shape === 1) return Buffer.concat(others);
+  return Buffer.concat([mutated, mutated]);
+}
+
+/**
+ * The server endpoint's stateless path under fuzz: mutated ClientHello datagrams (first and with a
+ * cookie, whole and fragmented) from random addresses, with cookies on and off. Nothing may escape,
+ * and no state may outlive the run beyond the configured caps.
+ */
+export async function fuzzEndpoint(opts: FuzzOptions): Promise<FuzzReport> {
+  const c = await testCredentials();
+  const rand = prng(opts.seed);
+  const maxRuns = opts.runs ?? Number.POSITIVE_INFINITY;
+  const budget = opts.timeBudgetMs ?? Number.POSITIVE_INFINITY;
+  const perRun = opts.inputsPerRun ?? 64;
+  const report: FuzzReport = {
+    inputs: 0,
+    runs: 0,
+    crashes: 0,
+    findings: [],
+    outcomes: {},
+    slowestInputMs: 0,
+    peakHeapUsed: 0,
+    heapUsedStart: process.memoryUsage().heapUsed,
+    timeMs: 0,
+  };
+  const started = performance.now();
+  // Genuine inputs: a client's first ClientHello, and the one carrying the cookie.
+  const seeds: Buffer[] = [];
+  {
+    const endpoint = new DtlsServerEndpoint({ ...c.serverConfig, mtu: 256 });
+    const client = DtlsConnection.client({ ...c.clientConfig, mtu: 256 }, 0);
+    const peer = { address: '127.0.0.1', port: 1 };
+    for (let i = 0; i < 3; i++) {
+      for (let d = client.pollTransmit(); d; d = client.pollTransmit()) {
+        seeds.push(d);
+        endpoint.handleDatagram(d, peer, 0);
+      }
+      for (let t = endpoint.pollTransmit(); t; t = endpoint.pollTransmit()) client.handleDatagram(t.data, 0);
+    }
+  }
+  while (report.runs < maxRuns && performance.now() - started < budget) {
+    report.runs++;
+    const cookies = rand() < 0.5;
+    const endpoint = new DtlsServerEndpoint({
+      ...c.serverConfig,
+      cookies,
+      serverLimits: { maxHandshakes: 8, maxPendingHellos: 8, maxHelloLength: 2048 },
+    });
+    let now = 0;
+    for (let i = 0; i < perRun; i++) {
+      const input = mutateBytes(rand, pick(rand, seeds));
+      const peer = { address: `127.0.${Math.floor(rand() * 4)}.${Math.floor(rand() * 4)}`, port: 1 };
+      report.inputs++;
+      const t0 = performance.now();
+      try {
+        endpoint.handleDatagram(input, peer, now);
+        if (rand() < 0.1) endpoint.handleTimeout((now += 1000));
+        while (endpoint.pollTransmit());
+        while (endpoint.pollEvent());
+      } catch (e) {
+        report.crashes++;
+        if (report.findings.length < 50) {
+          report.findings.push({
+            scenario: `endpoint cookies=${cookies}`,
+            role: 'server',
+            step: i,
+            kind: 'escaped',
+            error: String((e as Error)?.stack ?? e),
+            input: input.toString('hex'),
+          });
+        }
+      }
+      report.slowestInputMs = Math.max(report.slowestInputMs, performance.now() - t0);
+    }
+    const outcome = `peers=${Math.min(endpoint.peerCount, 8)}`;
+    report.outcomes[outcome] = (report.outcomes[outcome] ?? 0) + 1;
+    endpoint.close(now);
+  }
+  report.peakHeapUsed = Math.max(report.peakHeapUsed, process.memoryUsage().heapUsed);
+  report.timeMs = performance.now() - started;
+  return report;
 }

@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import { type GeneratedCertificate, generateCertificate } from '../../src/cert/generate.js';
-import { seededRandom } from '../../src/crypto/random.js';
 import type { GroupName } from '../../src/crypto/key-exchange.js';
+import { seededRandom } from '../../src/crypto/random.js';
 import type { EngineConfig, Identity } from '../../src/engine/config.js';
 import { DtlsConnection } from '../../src/engine/connection.js';
 import { DtlsServerEndpoint } from '../../src/engine/server-endpoint.js';
@@ -21,8 +21,8 @@ import {
   type LinkOptions,
   mulberry32,
   RawServer,
-  Simulation,
   type SimResult,
+  Simulation,
 } from './network.js';
 
 interface Credentials {
@@ -31,7 +31,13 @@ interface Credentials {
   trust: Pick<EngineConfig, 'fingerprints' | 'ca'>;
 }
 
-type ProfileName = 'ecdsa-gcm' | 'ecdsa-chacha' | 'ecdsa-ccm8' | 'rsa-gcm' | 'ecdsa-chain-gcm' | 'rsa-chain-gcm';
+type ProfileName =
+  | 'ecdsa-gcm'
+  | 'ecdsa-chacha'
+  | 'ecdsa-ccm8'
+  | 'rsa-gcm'
+  | 'ecdsa-chain-gcm'
+  | 'rsa-chain-gcm';
 
 interface Profile {
   suite: string;
@@ -153,7 +159,9 @@ function dataEvents(r: SimResult, side: 'client' | 'server', payload: Buffer): n
 function runOne(p: RunParams): SimResult {
   const sim = buildSimulation(p);
   const fail = (what: string): never => {
-    assert.fail(`${what}\nreplay: ${describeParams(p)}\n${sim.summary()}\n--- log (latest) ---\n${sim.formatLog()}`);
+    assert.fail(
+      `${what}\nreplay: ${describeParams(p)}\n${sim.summary()}\n--- log (latest) ---\n${sim.formatLog()}`,
+    );
   };
   const r = sim.run();
   if (!r.clientConnected || !r.serverConnected) fail('handshake did not complete on both sides');
@@ -162,7 +170,9 @@ function runOne(p: RunParams): SimResult {
   if (!serverConn) return fail('no server connection');
   const suite = PROFILES[p.profile].suite;
   if (sim.client.connectionInfo?.cipherSuite !== suite || serverConn.connectionInfo?.cipherSuite !== suite) {
-    fail(`negotiated ${sim.client.connectionInfo?.cipherSuite} / ${serverConn.connectionInfo?.cipherSuite}, want ${suite}`);
+    fail(
+      `negotiated ${sim.client.connectionInfo?.cipherSuite} / ${serverConn.connectionInfo?.cipherSuite}, want ${suite}`,
+    );
   }
   const ck = sim.client.exportKeyingMaterial('EXTRACTOR-dtls_srtp', 60);
   const sk = serverConn.exportKeyingMaterial('EXTRACTOR-dtls_srtp', 60);
@@ -176,7 +186,8 @@ function runOne(p: RunParams): SimResult {
       const to = from === 'client' ? 'server' : 'client';
       // Duplicated datagrams must be caught by the replay window: at most one event per send.
       const seen = dataEvents(sim.result(), to, payload);
-      if (seen > attempts!) fail(`${to} saw ${seen} copies of a datagram sent ${attempts} times (replay not detected)`);
+      if (seen > attempts!)
+        fail(`${to} saw ${seen} copies of a datagram sent ${attempts} times (replay not detected)`);
     }
   }
   const final = sim.result();
@@ -277,14 +288,17 @@ for (const scenario of SCENARIOS) {
         const certFragments = r.transmissions.filter(
           (t) => t.from === 'server' && /certificate#\d+ \d+\+\d+\/\d+/.test(t.description),
         );
-        if (certFragments.some((t) => !/certificate#\d+ 0\+(\d+)\/\1\b/.test(t.description))) fragmentedCertificates++;
+        if (certFragments.some((t) => !/certificate#\d+ 0\+(\d+)\/\1\b/.test(t.description)))
+          fragmentedCertificates++;
         const tooBig = r.transmissions.filter((t) => t.size > p.mtu!);
         assert.equal(tooBig.length, 0, `datagrams over the MTU ${p.mtu}: replay ${describeParams(p)}`);
       }
     }
     if (failures.length > 0) {
       const heads = failures.map((f) => f.split('\n').slice(0, 3).join(' | '));
-      assert.fail(`${failures.length} of ${scenario.count} failed:\n${heads.join('\n')}\n--- first in full ---\n${failures[0]}`);
+      assert.fail(
+        `${failures.length} of ${scenario.count} failed:\n${heads.join('\n')}\n--- first in full ---\n${failures[0]}`,
+      );
     }
     assert.equal(profilesSeen.size, scenario.name === 'mtu200-300' ? 4 : BASIC_PROFILES.length);
     if (scenario.name === 'mtu200-300') assert.equal(fragmentedCertificates, scenario.count);
@@ -361,7 +375,11 @@ test('clean path with cookies: 3 round trips, no retransmission (RFC 6347 §4.2.
  * A client and a raw server (no cookies) with the server's flight 4 in one datagram, not yet delivered,
  * and `resend(now)` to get the server's timer retransmission of it (fresh record sequence numbers).
  */
-function clientWithPendingFlight4(tag: string): { client: DtlsConnection; flight4: Buffer; resend: (now: number) => Buffer } {
+function clientWithPendingFlight4(tag: string): {
+  client: DtlsConnection;
+  flight4: Buffer;
+  resend: (now: number) => Buffer;
+} {
   const cred = PROFILES['ecdsa-gcm'].credentials();
   const client = DtlsConnection.client({ ...cred.trust, random: seededRandom(`${tag}/client`) }, 0);
   const raw = new RawServer({ identity: cred.identity, random: seededRandom(`${tag}/server`) });
@@ -427,11 +445,19 @@ test('a retransmitted current flight does not trigger a resend of our previous f
 
 test('retransmission timing: ClientHello at 0, 1, 3, 7, 15 s … capped at 60 s, then timeout', () => {
   const client = DtlsConnection.client(
-    { fingerprints: [ecdsa.trust.fingerprints![0]!], handshakeTimeoutMs: 60 * 60_000, random: seededRandom('t1') },
+    {
+      fingerprints: [ecdsa.trust.fingerprints![0]!],
+      handshakeTimeoutMs: 60 * 60_000,
+      random: seededRandom('t1'),
+    },
     0,
   );
   const server = new DtlsServerEndpoint({ identity: ecdsa.identity, random: seededRandom('t1s') });
-  const sim = new Simulation(client, server, { seed: 1, clientToServer: { drop: () => true }, maxTimeMs: 60 * 60_000 });
+  const sim = new Simulation(client, server, {
+    seed: 1,
+    clientToServer: { drop: () => true },
+    maxTimeMs: 60 * 60_000,
+  });
   const r = sim.run((s) => s.ended('client'));
   const sends = r.transmissions.filter((t) => t.from === 'client').map((t) => t.time);
   // RFC 6347 §4.2.4.1: initial 1 s, doubled on each expiry, at most 60 s; 8 retransmissions by default.
@@ -445,7 +471,10 @@ test('retransmission timing: ClientHello at 0, 1, 3, 7, 15 s … capped at 60 s,
 });
 
 test('retransmission timing: the handshake timeout ends it first (default 60 s)', () => {
-  const client = DtlsConnection.client({ fingerprints: [ecdsa.trust.fingerprints![0]!], random: seededRandom('t2') }, 0);
+  const client = DtlsConnection.client(
+    { fingerprints: [ecdsa.trust.fingerprints![0]!], random: seededRandom('t2') },
+    0,
+  );
   const server = new DtlsServerEndpoint({ identity: ecdsa.identity, random: seededRandom('t2s') });
   const sim = new Simulation(client, server, { seed: 2, clientToServer: { drop: () => true } });
   const r = sim.run((s) => s.ended('client'));
@@ -469,7 +498,11 @@ test('retransmission timing: a custom policy (initial 250 ms, cap 2 s, 5 tries)'
     100,
   );
   const server = new DtlsServerEndpoint({ identity: ecdsa.identity, random: seededRandom('t3s') });
-  const sim = new Simulation(client, server, { seed: 3, startTime: 100, clientToServer: { drop: () => true } });
+  const sim = new Simulation(client, server, {
+    seed: 3,
+    startTime: 100,
+    clientToServer: { drop: () => true },
+  });
   const r = sim.run((s) => s.ended('client'));
   assert.deepEqual(
     r.transmissions.filter((t) => t.from === 'client').map((t) => t.time),
@@ -481,7 +514,11 @@ test('retransmission timing: a custom policy (initial 250 ms, cap 2 s, 5 tries)'
 
 test("retransmission timing: the server's flight 4 at 1, 3, 7, 15 s … then timeout", () => {
   const client = DtlsConnection.client(
-    { fingerprints: [ecdsa.trust.fingerprints![0]!], handshakeTimeoutMs: 60 * 60_000, random: seededRandom('t4') },
+    {
+      fingerprints: [ecdsa.trust.fingerprints![0]!],
+      handshakeTimeoutMs: 60 * 60_000,
+      random: seededRandom('t4'),
+    },
     0,
   );
   const server = new DtlsServerEndpoint({
@@ -512,7 +549,10 @@ test("retransmission timing: the server's flight 4 at 1, 3, 7, 15 s … then tim
 
 test('our last flight is resent when the peer resends its previous one (lost flight 6)', () => {
   for (const cookies of [false, true]) {
-    const client = DtlsConnection.client({ fingerprints: [ecdsa.trust.fingerprints![0]!], random: seededRandom('f6') }, 0);
+    const client = DtlsConnection.client(
+      { fingerprints: [ecdsa.trust.fingerprints![0]!], random: seededRandom('f6') },
+      0,
+    );
     const server = new DtlsServerEndpoint({ identity: ecdsa.identity, cookies, random: seededRandom('f6s') });
     let droppedFlight6 = false;
     const sim = new Simulation(client, server, {
@@ -528,9 +568,16 @@ test('our last flight is resent when the peer resends its previous one (lost fli
       clientToServer: { latencyMs: 10 },
     });
     const r = sim.run();
-    assert.ok(r.clientConnected && r.serverConnected, `cookies=${cookies} ${sim.summary()}\n${sim.formatLog()}`);
-    const serverFlight6 = r.transmissions.filter((t) => t.from === 'server' && hasChangeCipherSpecDesc(t.description));
-    const clientFlight5 = r.transmissions.filter((t) => t.from === 'client' && hasChangeCipherSpecDesc(t.description));
+    assert.ok(
+      r.clientConnected && r.serverConnected,
+      `cookies=${cookies} ${sim.summary()}\n${sim.formatLog()}`,
+    );
+    const serverFlight6 = r.transmissions.filter(
+      (t) => t.from === 'server' && hasChangeCipherSpecDesc(t.description),
+    );
+    const clientFlight5 = r.transmissions.filter(
+      (t) => t.from === 'client' && hasChangeCipherSpecDesc(t.description),
+    );
     assert.equal(serverFlight6.length, 2, `cookies=${cookies}\n${sim.formatLog()}`);
     assert.equal(serverFlight6[0]!.fate, 'scripted');
     assert.equal(serverFlight6[1]!.fate, 'delivered');
@@ -543,7 +590,9 @@ test('our last flight is resent when the peer resends its previous one (lost fli
     assert.equal(sim.serverConnection!.stats.retransmissions, 1);
     // Keys still agree after the retransmissions.
     assert.ok(
-      client.exportKeyingMaterial('EXTRACTOR-dtls_srtp', 60).equals(sim.serverConnection!.exportKeyingMaterial('EXTRACTOR-dtls_srtp', 60)),
+      client
+        .exportKeyingMaterial('EXTRACTOR-dtls_srtp', 60)
+        .equals(sim.serverConnection!.exportKeyingMaterial('EXTRACTOR-dtls_srtp', 60)),
     );
   }
 });
@@ -582,15 +631,27 @@ test('determinism: the same seed twice gives the same datagram sizes and times',
 test('raw DtlsConnections (no endpoint) handshake over a lossy link', () => {
   for (let seed = 0; seed < 20; seed++) {
     const cred = ecdsa;
-    const client = DtlsConnection.client({ ...cred.trust, ...PATIENT, random: seededRandom(`raw${seed}/c`) }, 0);
-    const server = new RawServer({ identity: cred.identity, ...PATIENT, random: seededRandom(`raw${seed}/s`) });
+    const client = DtlsConnection.client(
+      { ...cred.trust, ...PATIENT, random: seededRandom(`raw${seed}/c`) },
+      0,
+    );
+    const server = new RawServer({
+      identity: cred.identity,
+      ...PATIENT,
+      random: seededRandom(`raw${seed}/s`),
+    });
     const link: LinkOptions = { latencyMs: 5, jitterMs: 30, loss: 0.2, duplicate: 0.05 };
     const sim = new Simulation(client, server, { seed, clientToServer: link, serverToClient: link });
     const r = sim.run();
-    assert.ok(r.clientConnected && r.serverConnected, `raw seed ${seed}: ${sim.summary()}\n${sim.formatLog()}`);
+    assert.ok(
+      r.clientConnected && r.serverConnected,
+      `raw seed ${seed}: ${sim.summary()}\n${sim.formatLog()}`,
+    );
     assert.ok(server.connection);
     assert.ok(
-      client.exportKeyingMaterial('EXTRACTOR-dtls_srtp', 60).equals(server.connection.exportKeyingMaterial('EXTRACTOR-dtls_srtp', 60)),
+      client
+        .exportKeyingMaterial('EXTRACTOR-dtls_srtp', 60)
+        .equals(server.connection.exportKeyingMaterial('EXTRACTOR-dtls_srtp', 60)),
     );
     assert.ok(sim.sendApplicationData('client', Buffer.from('ping')));
     assert.ok(sim.sendApplicationData('server', Buffer.from('pong')));

@@ -118,13 +118,15 @@ export function describeDatagram(data: Uint8Array): string {
   const { records, malformed } = parseDatagram(data);
   const parts = records.map((r) => {
     if (r.type === ContentType.change_cipher_spec) return `ccs${r.epoch}`;
-    if (r.type === ContentType.alert) return r.epoch === 0 ? `alert0[${r.fragment[0]},${r.fragment[1]}]` : `alert${r.epoch}(enc)`;
+    if (r.type === ContentType.alert)
+      return r.epoch === 0 ? `alert0[${r.fragment[0]},${r.fragment[1]}]` : `alert${r.epoch}(enc)`;
     if (r.type === ContentType.application_data) return `app${r.epoch}(${r.fragment.length}B)`;
     if (r.type === ContentType.handshake) {
       if (r.epoch !== 0) return `hs${r.epoch}(enc ${r.fragment.length}B)`;
       try {
         const frags = parseHandshakeFragments(r.fragment).map(
-          (f) => `${handshakeTypeName(f.msgType)}#${f.messageSeq} ${f.fragmentOffset}+${f.fragmentLength}/${f.length}`,
+          (f) =>
+            `${handshakeTypeName(f.msgType)}#${f.messageSeq} ${f.fragmentOffset}+${f.fragmentLength}/${f.length}`,
         );
         return `hs0[${frags.join(', ')}]`;
       } catch {
@@ -321,7 +323,10 @@ export class Simulation {
   private readonly logLimit: number;
   private readonly maxTimeMs: number;
   private readonly maxSteps: number;
-  private readonly handledDeadline: Record<Side, number | undefined> = { client: undefined, server: undefined };
+  private readonly handledDeadline: Record<Side, number | undefined> = {
+    client: undefined,
+    server: undefined,
+  };
   readonly events: Record<Side, TimedEvent[]> = { client: [], server: [] };
   readonly transmissions: Transmission[] = [];
   readonly connectedAt: Record<Side, number | undefined> = { client: undefined, server: undefined };
@@ -355,7 +360,10 @@ export class Simulation {
     });
     this.links = { client: link(options.clientToServer), server: link(options.serverToClient) };
     // Independent streams per direction, so changing one link's conditions leaves the other's draws alone.
-    this.rng = { client: mulberry32(options.seed ^ 0x9e3779b9), server: mulberry32(options.seed ^ 0x85ebca6b) };
+    this.rng = {
+      client: mulberry32(options.seed ^ 0x9e3779b9),
+      server: mulberry32(options.seed ^ 0x85ebca6b),
+    };
     this.note(`start seed=${options.seed}`);
     this.drainAll();
   }
@@ -402,14 +410,27 @@ export class Simulation {
       truncatedTo = Math.floor(rTruncLen * data.length);
       payload = data.subarray(0, truncatedTo);
     }
-    this.transmissions.push({ time: this.now, from, size: data.length, fate, duplicated, truncatedTo, description });
+    this.transmissions.push({
+      time: this.now,
+      from,
+      size: data.length,
+      fate,
+      duplicated,
+      truncatedTo,
+      description,
+    });
     this.note(
       `${from} sends #${index} ${description} -> ${fate}${duplicated ? ' (dup)' : ''}${truncatedTo !== undefined ? ` (cut to ${truncatedTo})` : ''}`,
     );
     if (fate !== 'delivered') return;
     const to: Side = from === 'client' ? 'server' : 'client';
     const copy = Buffer.from(payload);
-    this.inFlight.push({ arrival: this.now + link.latencyMs + rJitter1 * link.jitterMs, order: this.order++, to, data: copy });
+    this.inFlight.push({
+      arrival: this.now + link.latencyMs + rJitter1 * link.jitterMs,
+      order: this.order++,
+      to,
+      data: copy,
+    });
     if (duplicated) {
       this.inFlight.push({
         arrival: this.now + link.latencyMs + rJitter2 * link.jitterMs,
@@ -430,7 +451,11 @@ export class Simulation {
       if (e.type === 'connected' && this.connectedAt[side] === undefined) this.connectedAt[side] = this.now;
       if (e.type !== 'handshake' && e.type !== 'keylog') {
         const detail =
-          e.type === 'failed' ? ` ${e.error.code}: ${e.error.message}` : e.type === 'data' ? ` ${e.data.length}B` : '';
+          e.type === 'failed'
+            ? ` ${e.error.code}: ${e.error.message}`
+            : e.type === 'data'
+              ? ` ${e.data.length}B`
+              : '';
         this.note(`${side} event ${e.type}${detail}`);
       }
     }
@@ -446,7 +471,11 @@ export class Simulation {
     let best: { time: number; kind: 'deliver' | Side } | undefined;
     let bestFlight: InFlight | undefined;
     for (const f of this.inFlight) {
-      if (!bestFlight || f.arrival < bestFlight.arrival || (f.arrival === bestFlight.arrival && f.order < bestFlight.order)) {
+      if (
+        !bestFlight ||
+        f.arrival < bestFlight.arrival ||
+        (f.arrival === bestFlight.arrival && f.order < bestFlight.order)
+      ) {
         bestFlight = f;
       }
     }
@@ -516,7 +545,9 @@ export class Simulation {
   }
 
   /** Step until `until` holds (default: both connected, or either side failed/closed) or a limit is hit. */
-  run(until: (sim: Simulation) => boolean = (s) => s.bothConnected() || s.ended('client') || s.ended('server')): SimResult {
+  run(
+    until: (sim: Simulation) => boolean = (s) => s.bothConnected() || s.ended('client') || s.ended('server'),
+  ): SimResult {
     while (!until(this)) {
       if (!this.step()) return this.result();
     }
@@ -544,7 +575,8 @@ export class Simulation {
     const conn = this.connectionOf(from);
     if (!conn) throw new Error(`${from} has no connection`);
     const seen = this.events[to].length;
-    const arrived = () => this.events[to].slice(seen).some((e) => e.event.type === 'data' && e.event.data.equals(data));
+    const arrived = () =>
+      this.events[to].slice(seen).some((e) => e.event.type === 'data' && e.event.data.equals(data));
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       conn.send(data, this.now);
       this.drainAll();

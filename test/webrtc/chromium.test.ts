@@ -2,6 +2,7 @@
 // as an ICE-lite peer on 127.0.0.1. Chromium is installed by .ci/run (apt-get install chromium); when it
 // is missing this test FAILS, it never skips.
 import assert from 'node:assert/strict';
+import { createCipheriv, createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +12,7 @@ import { fingerprint as certFingerprint } from '../../src/cert/fingerprint.js';
 import { type GeneratedCertificate, generateCertificate } from '../../src/cert/generate.js';
 import type { ConnectionInfo, DtlsEvent } from '../../src/engine/events.js';
 import type { DtlsError } from '../../src/errors.js';
+import type { SrtpKeys } from '../../src/handshake/srtp.js';
 import { WebRtcDtlsEndpoint } from '../../src/webrtc/ice-lite.js';
 import {
   buildIceLiteAnswer,
@@ -177,6 +179,8 @@ interface Outcome {
     error?: DtlsError;
     events: DtlsEvent[];
     rtpPackets: number;
+    firstRtp?: Buffer;
+    srtpKeys?: SrtpKeys;
     dropped: string[];
   };
   browser: BrowserView;
@@ -200,6 +204,8 @@ async function negotiate(
   const events: DtlsEvent[] = [];
   const dropped: string[] = [];
   let rtpPackets = 0;
+  let firstRtp: Buffer | undefined;
+  let srtpKeys: SrtpKeys | undefined;
   let endpoint: WebRtcDtlsEndpoint | undefined;
   try {
     assert.equal(parseSdpSetup(offer), 'actpass');
@@ -212,7 +218,9 @@ async function negotiate(
       identity: { certificateChain: [ourCert.der], privateKey: ourCert.privateKey },
       fingerprints: wrong === 'tsdtls-pins-wrong' ? [strangerCert.fingerprint] : browserFingerprints,
       remoteUfrag: ice.ufrag,
-      srtpProfiles: SRTP_PROFILES,
+      // Audio prefers AES_CM_128_HMAC_SHA1_80 so the test can check the browser's SRTP tags with the
+      // exported keys in both roles; the data channel cases negotiate the AEAD profile.
+      srtpProfiles: media === 'audio' ? [...SRTP_PROFILES].reverse() : SRTP_PROFILES,
       handshakeTimeoutMs: WAIT_MS,
     });
     const ep = endpoint;
@@ -228,7 +236,15 @@ async function negotiate(
       });
     });
     ep.on('engine-event', (e: DtlsEvent) => events.push(e));
-    ep.on('rtp', () => rtpPackets++);
+    ep.on('rtp', (packet: Buffer) => {
+      rtpPackets++;
+      // RTCP shares the port (rtcp-mux): its packet types 192-223 (RFC 5761 §4) are skipped here.
+      const pt = packet[1]! & 0x7f;
+      if (!firstRtp && (pt < 64 || pt > 95)) firstRtp = Buffer.from(packet);
+    });
+    ep.on('connected', () => {
+      srtpKeys = ep.getSrtpKeys();
+    });
     ep.on('dropped', (why: string) => dropped.push(why));
     const port = await ep.listen();
     const answer = buildIceLiteAnswer(offer, {
@@ -252,7 +268,12 @@ async function negotiate(
       const deadline = Date.now() + 3000;
       while (rtpPackets < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     }
-    return { tsdtls: { ...result, events, rtpPackets, dropped }, browser: view, endpoint: ep, offer };
+    return {
+      tsdtls: { ...result, events, rtpPackets, firstRtp, srtpKeys, dropped },
+      browser: view,
+      endpoint: ep,
+      offer,
+    };
   } finally {
     await endpoint?.close();
     await close();
@@ -308,14 +329,44 @@ function assertConnected(o: Outcome, role: 'client' | 'server'): void {
   assert.equal(o.browser.localFingerprint, theirs);
 }
 
+/**
+ * Check the browser's SRTP authentication tag with the keys tsdtls exported: AES_CM_128_HMAC_SHA1_80
+ * (RFC 3711). The session authentication key comes from the AES-CM key derivation of §4.3 (label 0x01,
+ * key derivation rate 0), and the tag is HMAC-SHA1 over the packet and its 32-bit rollover counter,
+ * truncated to 80 bits (§4.2). A match proves both ends derived the same SRTP master key and salt.
+ */
+function srtpTagVerifies(packet: Buffer, masterKey: Buffer, masterSalt: Buffer): boolean {
+  const iv = Buffer.concat([masterSalt, Buffer.alloc(2)]);
+  iv[7]! ^= 0x01; // the label sits right after the first 7 salt bytes (key_id = label || r, 56 bits)
+  const authKey = createCipheriv('aes-128-ctr', masterKey, iv).update(Buffer.alloc(20));
+  const body = packet.subarray(0, packet.length - 10);
+  const rolloverCounter = Buffer.alloc(4); // the first packets of a stream have ROC 0
+  const tag = createHmac('sha1', authKey).update(body).update(rolloverCounter).digest().subarray(0, 10);
+  return tag.equals(packet.subarray(packet.length - 10));
+}
+
 for (const role of ['server', 'client'] as const) {
   for (const media of ['data', 'audio'] as const) {
     test(`Chromium offer (${media}), tsdtls is the DTLS ${role}: connected with matching cipher, SRTP profile and fingerprints`, async (t) => {
       const o = await negotiate(role, media);
       t.diagnostic(summary(o));
       assertConnected(o, role);
-      if (media === 'audio')
+      if (media === 'audio') {
         assert.ok(o.tsdtls.rtpPackets > 0, `SRTP from the fake microphone arrived\n${describe(o)}`);
+        const keys = o.tsdtls.srtpKeys;
+        assert.ok(keys && o.tsdtls.firstRtp);
+        assert.equal(keys.profile, 'SRTP_AES128_CM_HMAC_SHA1_80');
+        // The browser sends with its own write key: the client's when it is the DTLS client.
+        const [key, salt] =
+          role === 'server'
+            ? [keys.clientWriteKey, keys.clientWriteSalt]
+            : [keys.serverWriteKey, keys.serverWriteSalt];
+        assert.ok(
+          srtpTagVerifies(o.tsdtls.firstRtp, key, salt),
+          'the SRTP tag verifies with the exported keys',
+        );
+        assert.ok(!srtpTagVerifies(o.tsdtls.firstRtp, key, Buffer.alloc(14)), 'and not with another salt');
+      }
     });
   }
 }
