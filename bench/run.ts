@@ -87,7 +87,10 @@ function startWorker(name: string, params: Record<string, unknown>): Child {
     proc.on('close', (code, signal) => {
       clearTimeout(timer);
       if (figures) resolve(figures);
-      else resolve({ [`${name}.error`]: `exit ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' | ')}` });
+      else
+        resolve({
+          [`${name}.error`]: `exit ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`,
+        });
     });
   });
   return { proc, result, onLine: (f) => listeners.push(f) };
@@ -97,7 +100,10 @@ async function runScenario(s: Scenario): Promise<Figures> {
   if (s.name !== 'two-process') return startWorker(s.name, s.params).result;
   // Server in one child, client in another: the server prints its port, the client runs against it,
   // then the server's stdin is closed and it reports its CPU time.
-  const server = startWorker('handshake-server', { variant: s.params.variant, limitMs: CHILD_LIMIT_MS - 5_000 });
+  const server = startWorker('handshake-server', {
+    variant: s.params.variant,
+    limitMs: CHILD_LIMIT_MS - 5_000,
+  });
   const ready = new Promise<{ port: number; fingerprint?: string } | undefined>((resolve) => {
     const t = setTimeout(() => resolve(undefined), 20_000);
     server.onLine((line) => {
@@ -156,8 +162,10 @@ const RATIOS: Record<string, (f: Figures) => number | undefined> = {
   'record.cipher_vs_bare': (f) => div(f['record.cipher.pair_per_s'], f['record.bare.pair_per_s']),
   'data.limit_1200': (f) => dataLimit(f),
   'data.oneway_vs_limit_1200': (f) => div(f['data.oneway.1200.dgrams_per_s'], dataLimit(f)),
-  'data.oneway_vs_dgram_1200': (f) => div(f['data.oneway.1200.dgrams_per_s'], f['dgram.oneway.1200.dgrams_per_s']),
-  'data.oneway_vs_werift_1200': (f) => div(f['data.oneway.1200.dgrams_per_s'], f['werift.oneway.1200.dgrams_per_s']),
+  'data.oneway_vs_dgram_1200': (f) =>
+    div(f['data.oneway.1200.dgrams_per_s'], f['dgram.oneway.1200.dgrams_per_s']),
+  'data.oneway_vs_werift_1200': (f) =>
+    div(f['data.oneway.1200.dgrams_per_s'], f['werift.oneway.1200.dgrams_per_s']),
 };
 
 function num(x: unknown): number | undefined {
@@ -193,7 +201,14 @@ function cell(s: Summary | undefined, digits = 0): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 function render(
@@ -207,7 +222,9 @@ function render(
     lines.push('', `== ${title}`, table(rows));
   };
 
-  const hsRows: string[][] = [['handshake', 'path', 'conc', 'hs/s median [min–max]', 'p50 ms', 'p99 ms', 'CPU ms/hs']];
+  const hsRows: string[][] = [
+    ['handshake', 'path', 'conc', 'hs/s median [min–max]', 'p50 ms', 'p99 ms', 'CPU ms/hs'],
+  ];
   const hsRow = (label: string, path: string, prefix: string, c: number) => {
     const p = `${prefix}.c${c}`;
     const err = errors[`${p}.error`] ?? errors[`${prefix.split('.')[0]}.error`];
@@ -242,14 +259,16 @@ function render(
       `X25519 ${cell(s('ceiling.x25519.hs_per_s'))} hs/s`,
   );
 
-  const dataRows: string[][] = [['flow', 'size', 'datagrams/s median [min–max]', 'MB/s', 'loss', 'CPU µs/dgram']];
+  const dataRows: string[][] = [
+    ['flow', 'size', 'datagrams/s median [min–max]', 'MB/s', 'loss', 'CPU µs/dgram'],
+  ];
   const dataRow = (label: string, prefix: string, size: number) => {
     dataRows.push([
       label,
       String(size),
       cell(s(`${prefix}.dgrams_per_s`)),
       fmt(s(`${prefix}.mb_per_s`)?.median, 1),
-      s(`${prefix}.loss`) ? `${((s(`${prefix}.loss`)!.max) * 100).toFixed(2)}%` : '-',
+      s(`${prefix}.loss`) ? `${(s(`${prefix}.loss`)!.max * 100).toFixed(2)}%` : '-',
       fmt(s(`${prefix}.cpu_us_per_dgram`)?.median, 1),
     ]);
   };
@@ -280,7 +299,9 @@ function render(
   }
   section('Record layer', recRows);
 
-  const memRows: string[][] = [['server', 'sessions', 'heap B/session', 'external B/session', 'RSS B/session']];
+  const memRows: string[][] = [
+    ['server', 'sessions', 'heap B/session', 'external B/session', 'RSS B/session'],
+  ];
   for (const [k, label] of [
     ['engine', 'DtlsServerEndpoint (sans-IO)'],
     ['node', 'createServer (Node API)'],
@@ -295,22 +316,51 @@ function render(
   }
   section('Memory per idle established session (after GC)', memRows);
 
-  const tRows: string[][] = [['target (not an assertion)', 'measured (per-round ratio) median [min–max]', 'goal', 'status']];
-  const target = (label: string, value: Summary | undefined, goal: number, unit: 'x' | 'B', below = false) => {
+  const tRows: string[][] = [
+    ['target (not an assertion)', 'measured (per-round ratio) median [min–max]', 'goal', 'status'],
+  ];
+  const target = (
+    label: string,
+    value: Summary | undefined,
+    goal: number,
+    unit: 'x' | 'B',
+    below = false,
+  ) => {
     const met = value === undefined ? undefined : below ? value.median <= goal : value.median >= goal;
     const v = value ? (unit === 'x' ? `${cell(value, 2)}×` : `${cell(value)} B`) : 'n/a';
-    tRows.push([label, v, `${below ? '≤' : '≥'} ${unit === 'x' ? `${goal}×` : `${goal} B`}`, met === undefined ? '-' : met ? 'met' : 'NOT met']);
+    tRows.push([
+      label,
+      v,
+      `${below ? '≤' : '≥'} ${unit === 'x' ? `${goal}×` : `${goal} B`}`,
+      met === undefined ? '-' : met ? 'met' : 'NOT met',
+    ]);
   };
   target('handshakes/s vs node:tls, c1 (Node API P-256)', ratios['hs.node_vs_tls.c1'], 1, 'x');
   target('handshakes/s vs node:tls, c16', ratios['hs.node_vs_tls.c16'], 1, 'x');
   target('handshakes/s vs werift, Node API vs werift UDP, c1', ratios['hs.node_vs_werift_udp.c1'], 5, 'x');
   target('handshakes/s vs werift, Node API vs werift UDP, c16', ratios['hs.node_vs_werift_udp.c16'], 5, 'x');
-  target('handshakes/s vs werift, engine vs werift in-memory, c1', ratios['hs.engine_vs_werift_mem.c1'], 5, 'x');
-  target('handshakes/s vs werift, engine vs werift in-memory, c16', ratios['hs.engine_vs_werift_mem.c16'], 5, 'x');
+  target(
+    'handshakes/s vs werift, engine vs werift in-memory, c1',
+    ratios['hs.engine_vs_werift_mem.c1'],
+    5,
+    'x',
+  );
+  target(
+    'handshakes/s vs werift, engine vs werift in-memory, c16',
+    ratios['hs.engine_vs_werift_mem.c16'],
+    5,
+    'x',
+  );
   target('record layer seal+open vs bare AES-128-GCM', ratios['record.layer_vs_bare'], 0.8, 'x');
   target('1,200 B one-way datagrams/s vs limit', ratios['data.oneway_vs_limit_1200'], 0.85, 'x');
   target('heap per idle server session (Node API)', s('mem.node.heap_bytes_per_session'), 4096, 'B', true);
-  target('external per idle server session (Node API)', s('mem.node.external_bytes_per_session'), 1024, 'B', true);
+  target(
+    'external per idle server session (Node API)',
+    s('mem.node.external_bytes_per_session'),
+    1024,
+    'B',
+    true,
+  );
   section('Targets', tRows);
   lines.push(
     `limit = 1/(1/dgram + 1/seal + 1/open) = ${cell(ratios['data.limit_1200'])} datagrams/s; ` +
@@ -371,7 +421,9 @@ async function main(): Promise<void> {
     process.stdout.write(`\nerrors:\n${errorList.map(([k, v]) => `  ${k}: ${v}`).join('\n')}\n`);
   }
   const elapsed = (performance.now() - t0) / 1000;
-  process.stdout.write(`\n${rounds.length} rounds in ${elapsed.toFixed(0)} s; JSON in bench-results/latest.json\n`);
+  process.stdout.write(
+    `\n${rounds.length} rounds in ${elapsed.toFixed(0)} s; JSON in bench-results/latest.json\n`,
+  );
 
   mkdirSync('bench-results', { recursive: true });
   writeFileSync(

@@ -6,18 +6,26 @@ import { emitResult, type Figures, type HandshakeVariant } from './lib/common.js
 import { dgramData, nodeData } from './scenarios/data.js';
 import { engineHandshakes } from './scenarios/engine-handshake.js';
 import { memoryPerSession } from './scenarios/memory.js';
+import { handshakeServer, nodeHandshakeClient, nodeHandshakes } from './scenarios/node-handshake.js';
 import { recordLayerBench } from './scenarios/record.js';
 import { cryptoCeiling, tlsReference } from './scenarios/references.js';
 import { weriftReference } from './scenarios/werift.js';
-import { handshakeServer, nodeHandshakeClient, nodeHandshakes } from './scenarios/node-handshake.js';
 
 type Params = Record<string, unknown>;
 
 const SCENARIOS: Record<string, (p: Params) => Promise<Figures>> = {
   'engine-handshake': (p) =>
-    engineHandshakes(p.variant as HandshakeVariant, (p.concurrency as number[]) ?? [1, 16], (p.durationMs as number) ?? 1000),
+    engineHandshakes(
+      p.variant as HandshakeVariant,
+      (p.concurrency as number[]) ?? [1, 16],
+      (p.durationMs as number) ?? 1000,
+    ),
   'node-handshake': (p) =>
-    nodeHandshakes(p.variant as HandshakeVariant, (p.concurrency as number[]) ?? [1, 16], (p.durationMs as number) ?? 1000),
+    nodeHandshakes(
+      p.variant as HandshakeVariant,
+      (p.concurrency as number[]) ?? [1, 16],
+      (p.durationMs as number) ?? 1000,
+    ),
   'handshake-server': (p) => handshakeServer(p.variant as HandshakeVariant, (p.limitMs as number) ?? 30_000),
   'handshake-client': (p) =>
     nodeHandshakeClient(

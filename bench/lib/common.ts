@@ -2,7 +2,7 @@
  * Helpers shared by the benchmark workers: timing, percentiles, certificates and the result line the
  * orchestrator (bench/run.ts) reads from each worker's stdout.
  */
-import { generateCertificate, type GeneratedCertificate } from '../../src/cert/generate.js';
+import { type GeneratedCertificate, generateCertificate } from '../../src/cert/generate.js';
 
 /** Prefix of the single stdout line that carries a worker's result. */
 export const RESULT_PREFIX = 'BENCH_RESULT ';
@@ -51,7 +51,11 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 }
 
 export async function benchCertificate(): Promise<GeneratedCertificate> {
-  return generateCertificate({ keyType: 'ecdsa-p256', commonName: 'bench.local', subjectAltNames: ['127.0.0.1'] });
+  return generateCertificate({
+    keyType: 'ecdsa-p256',
+    commonName: 'bench.local',
+    subjectAltNames: ['127.0.0.1'],
+  });
 }
 
 export const PSK_IDENTITY = 'bench-client';

@@ -21,7 +21,11 @@ export async function nodeData(durationMs: number): Promise<Figures> {
   let echo = false;
   const accepted = new Promise<DtlsSocket>((resolve) => server.once('connection', resolve));
   const { port } = await server.listen(0, '127.0.0.1');
-  const client = await withTimeout(connect(nodeClientOptions('p256', cert.fingerprint, port)), 10_000, 'connect');
+  const client = await withTimeout(
+    connect(nodeClientOptions('p256', cert.fingerprint, port)),
+    10_000,
+    'connect',
+  );
   const serverSocket = await withTimeout(accepted, 10_000, 'accept');
   serverSocket.on('message', (m: Buffer) => {
     serverReceived++;
@@ -36,11 +40,23 @@ export async function nodeData(durationMs: number): Promise<Figures> {
     for (const size of DATA_SIZES) {
       const payload = Buffer.alloc(size, 0x61);
       echo = false;
-      await measureFlow({ send: () => client.send(payload), received: () => serverReceived, durationMs: 200 }); // warm-up
-      const oneWay = await measureFlow({ send: () => client.send(payload), received: () => serverReceived, durationMs });
+      await measureFlow({
+        send: () => client.send(payload),
+        received: () => serverReceived,
+        durationMs: 200,
+      }); // warm-up
+      const oneWay = await measureFlow({
+        send: () => client.send(payload),
+        received: () => serverReceived,
+        durationMs,
+      });
       Object.assign(out, flowFigures(`data.oneway.${size}`, oneWay, size));
       echo = true;
-      const rt = await measureFlow({ send: () => client.send(payload), received: () => clientReceived, durationMs });
+      const rt = await measureFlow({
+        send: () => client.send(payload),
+        received: () => clientReceived,
+        durationMs,
+      });
       Object.assign(out, flowFigures(`data.echo.${size}`, rt, size));
     }
   } finally {

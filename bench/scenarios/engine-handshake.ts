@@ -98,7 +98,8 @@ export function runLoop(
           latencies.push(now - slot.startedAt);
           if (!opts.keepSessions) {
             c.close(now);
-            for (let d = c.pollTransmit(); d; d = c.pollTransmit()) endpoint.handleDatagram(d, slot.peer, now);
+            for (let d = c.pollTransmit(); d; d = c.pollTransmit())
+              endpoint.handleDatagram(d, slot.peer, now);
           }
           finished = true;
         } else if (e.type === 'failed') {

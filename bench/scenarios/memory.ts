@@ -20,7 +20,12 @@ function snapshot(): NodeJS.MemoryUsage {
   return process.memoryUsage();
 }
 
-function perSession(prefix: string, before: NodeJS.MemoryUsage, after: NodeJS.MemoryUsage, n: number): Figures {
+function perSession(
+  prefix: string,
+  before: NodeJS.MemoryUsage,
+  after: NodeJS.MemoryUsage,
+  n: number,
+): Figures {
   return {
     [`${prefix}.sessions`]: n,
     [`${prefix}.heap_bytes_per_session`]: (after.heapUsed - before.heapUsed) / n,

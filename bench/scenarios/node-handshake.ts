@@ -59,7 +59,9 @@ async function clientLoops(
   return { latencies, elapsedMs: performance.now() - start, failures, firstError };
 }
 
-async function startServer(variant: HandshakeVariant): Promise<{ server: DtlsServer; port: number; fingerprint?: string }> {
+async function startServer(
+  variant: HandshakeVariant,
+): Promise<{ server: DtlsServer; port: number; fingerprint?: string }> {
   const cert = await benchCertificate();
   const server = createServer(nodeServerOptions(variant, cert));
   server.on('connection', (s) => s.on('error', () => {}));
@@ -80,7 +82,10 @@ export async function nodeHandshakes(
     for (const c of concurrencies) {
       const cpuStart = process.cpuUsage();
       const r = await clientLoops(variant, fingerprint, port, c, durationMs);
-      Object.assign(out, handshakeFigures(`node.${variant}.c${c}`, r.latencies, r.elapsedMs, cpuMsSince(cpuStart), r.failures));
+      Object.assign(
+        out,
+        handshakeFigures(`node.${variant}.c${c}`, r.latencies, r.elapsedMs, cpuMsSince(cpuStart), r.failures),
+      );
       if (r.latencies.length === 0) out[`node.${variant}.c${c}.error`] = r.firstError;
     }
   } finally {
@@ -122,7 +127,10 @@ export async function nodeHandshakeClient(
   for (const c of concurrencies) {
     const cpuStart = process.cpuUsage();
     const r = await clientLoops(variant, fingerprint, port, c, durationMs);
-    Object.assign(out, handshakeFigures(`node2p.${variant}.c${c}`, r.latencies, r.elapsedMs, cpuMsSince(cpuStart), r.failures));
+    Object.assign(
+      out,
+      handshakeFigures(`node2p.${variant}.c${c}`, r.latencies, r.elapsedMs, cpuMsSince(cpuStart), r.failures),
+    );
     if (r.latencies.length === 0) out[`node2p.${variant}.c${c}.error`] = r.firstError;
   }
   return out;

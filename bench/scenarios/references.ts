@@ -18,7 +18,14 @@ import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { computeExtendedMasterSecret, computeVerifyData, expandKeys } from '../../src/crypto/prf.js';
 import { suiteByName } from '../../src/crypto/suites.js';
-import { benchCertificate, cpuMsSince, type Figures, handshakeFigures, sleep, withTimeout } from '../lib/common.js';
+import {
+  benchCertificate,
+  cpuMsSince,
+  type Figures,
+  handshakeFigures,
+  sleep,
+  withTimeout,
+} from '../lib/common.js';
 
 const TLS_CIPHER = 'ECDHE-ECDSA-AES128-GCM-SHA256';
 
@@ -93,7 +100,10 @@ export async function tlsReference(concurrencies: readonly number[], durationMs:
     for (const c of concurrencies) {
       const cpuStart = process.cpuUsage();
       const r = await loops(c, durationMs);
-      Object.assign(out, handshakeFigures(`tls.c${c}`, r.latencies, r.elapsedMs, cpuMsSince(cpuStart), r.failures));
+      Object.assign(
+        out,
+        handshakeFigures(`tls.c${c}`, r.latencies, r.elapsedMs, cpuMsSince(cpuStart), r.failures),
+      );
     }
     // Throughput: 1,200-byte writes on one connection, respecting backpressure.
     const s = await handshake();
@@ -121,7 +131,9 @@ export async function tlsReference(concurrencies: readonly number[], durationMs:
     out['tls.stream.1200.cpu_us_per_write'] = (t.cpuMs * 1000) / (t.bytes / 1200);
     s.destroy();
   } finally {
-    await withTimeout(new Promise<void>((r) => server.close(() => r())), 5_000, 'tls server close').catch(() => {});
+    await withTimeout(new Promise<void>((r) => server.close(() => r())), 5_000, 'tls server close').catch(
+      () => {},
+    );
   }
   return out;
 }

@@ -7,14 +7,15 @@
  */
 import dgram from 'node:dgram';
 import { createRequire } from 'node:module';
-import type { DtlsClient, DtlsServer } from 'werift-dtls/lib/dtls/src/index.js';
 import type { Transport } from 'werift-dtls/lib/common/src/transport.js';
+import type { DtlsClient, DtlsServer } from 'werift-dtls/lib/dtls/src/index.js';
 import { benchCertificate, cpuMsSince, type Figures, handshakeFigures, withTimeout } from '../lib/common.js';
 import { flowFigures, measureFlow } from '../lib/flow.js';
 
 // werift-dtls's package.json points "main" at a file it does not ship; load its entry point directly.
 const require = createRequire(import.meta.url);
-const werift = require('werift-dtls/lib/dtls/src/index.js') as typeof import('werift-dtls/lib/dtls/src/index.js');
+const werift =
+  require('werift-dtls/lib/dtls/src/index.js') as typeof import('werift-dtls/lib/dtls/src/index.js');
 
 type Address = readonly [string, number];
 
@@ -81,7 +82,10 @@ interface Pair {
   close(): void;
 }
 
-export async function weriftReference(concurrencies: readonly number[], durationMs: number): Promise<Figures> {
+export async function weriftReference(
+  concurrencies: readonly number[],
+  durationMs: number,
+): Promise<Figures> {
   const cert = await benchCertificate();
   const serverOptions = {
     cert: cert.cert,
@@ -149,7 +153,10 @@ export async function weriftReference(concurrencies: readonly number[], duration
     for (const c of concurrencies) {
       const cpuStart = process.cpuUsage();
       const r = await loops(udp, c, durationMs);
-      Object.assign(out, handshakeFigures(`werift.${kind}.c${c}`, r.latencies, r.elapsedMs, cpuMsSince(cpuStart), r.failures));
+      Object.assign(
+        out,
+        handshakeFigures(`werift.${kind}.c${c}`, r.latencies, r.elapsedMs, cpuMsSince(cpuStart), r.failures),
+      );
     }
   }
 

@@ -78,6 +78,8 @@ export class DtlsConnection implements HandshakeHost {
   private lastFlight: { entries: FlightEntry[]; flight: number } | undefined;
   private lastFlightWasRetransmitted = false;
   private lastFlightSentAt = Number.NEGATIVE_INFINITY;
+  /** message_seq of the peer's message our last flight answered (-1: none, our flight came first). */
+  private answeredSeq = -1;
   private readonly timer: RetransmitTimer;
   private handshakeDeadline: number;
   private readonly outbox: Buffer[] = [];
@@ -288,6 +290,7 @@ export class DtlsConnection implements HandshakeHost {
 
   sendFlight(flight: number, final: boolean): void {
     this.lastFlight = { entries: this.building, flight };
+    this.answeredSeq = this.reassembler.expectedSeq - 1;
     this.building = [];
     this.transmitLastFlight(false);
     if (final) this.timer.stop();
@@ -464,7 +467,9 @@ export class DtlsConnection implements HandshakeHost {
    */
   private onStaleFragment(f: HandshakeFragment): void {
     if (!this.lastFlight) return;
-    if (f.messageSeq !== this.reassembler.expectedSeq - 1) return;
+    // Only the message our flight answered counts: a resent copy of a *later* flight we are still
+    // completing (say its ServerHello) says nothing about ours being lost.
+    if (f.messageSeq !== this.answeredSeq) return;
     if (f.fragmentOffset + f.fragmentLength !== f.length) return;
     // Copies of the peer's flight already in the network when we answered it are not a sign that our
     // answer was lost; only a resend that comes after a while is (its timer is at least initialMs).

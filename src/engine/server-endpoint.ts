@@ -82,6 +82,8 @@ interface PendingHello {
   reassembler: Reassembler;
   firstSeen: number;
   recordSeq: number;
+  /** Datagram bytes that carried it: the most a HelloVerifyRequest may answer with. */
+  bytes: number;
 }
 
 /** Endpoint-wide counters, for tests, the CLI and the reliability figures. */
@@ -309,7 +311,7 @@ export class DtlsServerEndpoint {
     now: number,
   ): { msg: HandshakeMessage; recordSeq: number } | undefined {
     const { records } = parseDatagram(data);
-    let message: { msg: HandshakeMessage; recordSeq: number } | undefined;
+    let message: { msg: HandshakeMessage; recordSeq: number; bytes: number } | undefined;
     for (const r of records) {
       if (r.type !== ContentType.handshake || r.epoch !== 0) continue;
       let frags: ReturnType<typeof parseHandshakeFragments>;
@@ -328,11 +330,12 @@ export class DtlsServerEndpoint {
           message = {
             msg: { msgType: f.msgType, messageSeq: f.messageSeq, body: Buffer.from(f.body), epoch: 0 },
             recordSeq: r.sequenceNumber,
+            bytes: data.length,
           };
           this.pendingHellos.delete(key);
           break;
         }
-        const done = this.addHelloFragment(key, f, r.sequenceNumber, now);
+        const done = this.addHelloFragment(key, f, r.sequenceNumber, data.length, now);
         if (done) message = done;
       }
       if (message) break;
@@ -366,7 +369,7 @@ export class DtlsServerEndpoint {
       },
       encodeHandshakeMessage(HandshakeType.hello_verify_request, message.msg.messageSeq, body),
     );
-    if (record.length > data.length) {
+    if (record.length > message.bytes) {
       // Never answer with more bytes than the unverified peer sent (no amplification).
       this.stats.datagramsDropped++;
       return undefined;
@@ -380,8 +383,9 @@ export class DtlsServerEndpoint {
     key: string,
     f: ReturnType<typeof parseHandshakeFragments>[number],
     recordSeq: number,
+    datagramBytes: number,
     now: number,
-  ): { msg: HandshakeMessage; recordSeq: number } | undefined {
+  ): { msg: HandshakeMessage; recordSeq: number; bytes: number } | undefined {
     let p = this.pendingHellos.get(key);
     if (p && p.reassembler.expectedSeq !== f.messageSeq) {
       this.pendingHellos.delete(key);
@@ -400,14 +404,16 @@ export class DtlsServerEndpoint {
         }),
         firstSeen: now,
         recordSeq,
+        bytes: 0,
       };
       this.pendingHellos.set(key, p);
     }
     if (p.reassembler.add(f, 0) !== 'accepted') return undefined;
+    p.bytes += datagramBytes;
     const msg = p.reassembler.poll();
     if (!msg) return undefined;
     this.pendingHellos.delete(key);
-    return { msg, recordSeq: Math.max(p.recordSeq, recordSeq) };
+    return { msg, recordSeq: Math.max(p.recordSeq, recordSeq), bytes: p.bytes };
   }
 
   private afterInput(st: PeerState, now: number): void {

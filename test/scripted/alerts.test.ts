@@ -8,7 +8,13 @@ import { test } from 'node:test';
 import { AlertDescription, AlertLevel, type AlertName } from '../../src/wire/alert.js';
 import { ContentType, HandshakeType } from '../../src/wire/constants.js';
 import { encodeHelloVerifyRequest } from '../../src/wire/hello-verify-request.js';
-import { type PeerConfig, ScriptedPeer, splitRecords, testCredentials, withClientIdentity } from './hostile-peer.js';
+import {
+  type PeerConfig,
+  ScriptedPeer,
+  splitRecords,
+  testCredentials,
+  withClientIdentity,
+} from './hostile-peer.js';
 
 const ALERTS: AlertName[] = [
   'handshake_failure',
@@ -36,7 +42,12 @@ test('client: a fatal alert at every handshake state fails with that alert', asy
   const c = await testCredentials();
   // Client state after the first k records of flight 4 (ServerHello, Certificate, ServerKeyExchange,
   // ServerHelloDone), then after flight 5 (waiting for ChangeCipherSpec) and after it (waiting for Finished).
-  const stages = ['wait_server_hello', 'wait_certificate', 'wait_server_key_exchange', 'wait_certificate_request_or_done'];
+  const stages = [
+    'wait_server_hello',
+    'wait_certificate',
+    'wait_server_key_exchange',
+    'wait_certificate_request_or_done',
+  ];
   for (let k = 0; k < stages.length; k++) {
     const p = ScriptedPeer.client(c.clientConfig, c.serverConfig);
     const flight4 = p.takeFromAccomplice().flatMap(splitRecords);
@@ -144,19 +155,17 @@ test('close_notify both ways: each side answers close_notify and reports closed'
   p.exchange();
   p.target.close(p.now);
   const out = p.takeFromTarget();
-  assert.deepEqual(
-    p.alertsIn(out.flatMap((d) => p.watcher.parse(d, 'client'))),
-    [{ level: AlertLevel.warning, description: AlertDescription.close_notify }],
-  );
+  assert.deepEqual(p.alertsIn(out.flatMap((d) => p.watcher.parse(d, 'client'))), [
+    { level: AlertLevel.warning, description: AlertDescription.close_notify },
+  ]);
   assert.ok(p.events.some((e) => e.type === 'closed' && !e.byPeer));
   p.toAccomplice(...out);
   assert.equal(p.accomplice!.state, 'closed');
   assert.ok(p.accompliceEvents.some((e) => e.type === 'closed' && e.byPeer));
   const answer = p.takeFromAccomplice();
-  assert.deepEqual(
-    p.alertsIn(answer.flatMap((d) => p.watcher.parse(d, 'server'))),
-    [{ level: AlertLevel.warning, description: AlertDescription.close_notify }],
-  );
+  assert.deepEqual(p.alertsIn(answer.flatMap((d) => p.watcher.parse(d, 'server'))), [
+    { level: AlertLevel.warning, description: AlertDescription.close_notify },
+  ]);
   p.deliver(...answer);
   assert.deepEqual(p.takeFromTarget(), [], 'a closed connection answers nothing');
   assert.throws(() => p.target.send(Buffer.from('late'), p.now), { code: 'not_connected' });

@@ -16,8 +16,8 @@ import { expandKeys } from '../../src/crypto/prf.js';
 import { type CipherSuite, suiteById } from '../../src/crypto/suites.js';
 import type { EngineConfig } from '../../src/engine/config.js';
 import { DtlsConnection } from '../../src/engine/connection.js';
-import { DtlsServerEndpoint } from '../../src/engine/server-endpoint.js';
 import type { DtlsEvent } from '../../src/engine/events.js';
+import { DtlsServerEndpoint } from '../../src/engine/server-endpoint.js';
 import type { DtlsError } from '../../src/errors.js';
 import type { HandshakeMessage } from '../../src/handshake/reassembler.js';
 import { AlertLevel, decodeAlert, encodeAlert } from '../../src/wire/alert.js';
@@ -29,8 +29,8 @@ import {
   type HandshakeFragment,
   parseHandshakeFragments,
 } from '../../src/wire/handshake-header.js';
-import { decodeServerHello } from '../../src/wire/server-hello.js';
 import { parseDatagram, RECORD_HEADER_LENGTH } from '../../src/wire/record.js';
+import { decodeServerHello } from '../../src/wire/server-hello.js';
 
 export type Role = 'client' | 'server';
 
@@ -110,11 +110,19 @@ export class SessionKeys {
   /** A sealed record as `from` would send it. */
   seal(from: Role, type: number, epoch: number, seq: number, data: Uint8Array): Buffer {
     const c = from === 'client' ? this.client : this.server;
-    return craftRecord({ type, epoch, seq, fragment: c.seal(epoch, seq, type, ProtocolVersion.DTLS1_2, data) });
+    return craftRecord({
+      type,
+      epoch,
+      seq,
+      fragment: c.seal(epoch, seq, type, ProtocolVersion.DTLS1_2, data),
+    });
   }
 
   /** The plaintext of a record `from` sent, or null when it does not authenticate. */
-  open(from: Role, r: { type: number; epoch: number; sequenceNumber: number; version: number; fragment: Buffer }): Buffer | null {
+  open(
+    from: Role,
+    r: { type: number; epoch: number; sequenceNumber: number; version: number; fragment: Buffer },
+  ): Buffer | null {
     const c = from === 'client' ? this.client : this.server;
     return c.open(r.epoch, r.sequenceNumber, r.type, r.version, r.fragment);
   }
@@ -153,7 +161,8 @@ export class KeyWatcher {
       for (const f of frags) {
         if (f.fragmentOffset !== 0 || f.fragmentLength !== f.length) continue;
         try {
-          if (f.msgType === HandshakeType.client_hello) this.setClientRandom(decodeClientHello(f.body).random);
+          if (f.msgType === HandshakeType.client_hello)
+            this.setClientRandom(decodeClientHello(f.body).random);
           if (f.msgType === HandshakeType.server_hello) {
             const sh = decodeServerHello(f.body);
             this.setServerHello(Buffer.from(sh.random), sh.cipherSuite);
@@ -205,7 +214,14 @@ export class KeyWatcher {
           fragments = [];
         }
       }
-      return { type: r.type, epoch: r.epoch, seq: r.sequenceNumber, raw: Buffer.from(r.raw), plaintext, fragments };
+      return {
+        type: r.type,
+        epoch: r.epoch,
+        seq: r.sequenceNumber,
+        raw: Buffer.from(r.raw),
+        plaintext,
+        fragments,
+      };
     });
   }
 }
@@ -391,7 +407,15 @@ export class ScriptedPeer {
     const out: Buffer[] = [];
     for (const r of parseDatagram(d).records) {
       if (r.epoch === 0) {
-        out.push(craftRecord({ type: r.type, epoch: 0, seq: this.nextSeq(0), fragment: r.fragment, version: r.version }));
+        out.push(
+          craftRecord({
+            type: r.type,
+            epoch: 0,
+            seq: this.nextSeq(0),
+            fragment: r.fragment,
+            version: r.version,
+          }),
+        );
         continue;
       }
       const plaintext = this.watcher.keys?.open(this.peerRole, r);
@@ -413,7 +437,14 @@ export class ScriptedPeer {
   }
 
   handshakeRecord(
-    f: { msgType: number; messageSeq: number; body: Uint8Array; offset?: number; end?: number; length?: number },
+    f: {
+      msgType: number;
+      messageSeq: number;
+      body: Uint8Array;
+      offset?: number;
+      end?: number;
+      length?: number;
+    },
     epoch = 0,
   ): Buffer {
     return this.record(ContentType.handshake, craftFragment(f), epoch);
@@ -540,7 +571,10 @@ export function testCredentials(): Promise<TestCredentials> {
 
 /** A client config that also carries a certificate (for servers that ask for one). */
 export function withClientIdentity(c: TestCredentials): Omit<EngineConfig, 'role'> {
-  return { ...c.clientConfig, identity: { certificateChain: [c.client.der], privateKey: c.client.privateKey } };
+  return {
+    ...c.clientConfig,
+    identity: { certificateChain: [c.client.der], privateKey: c.client.privateKey },
+  };
 }
 
 // ---- fuzzing ------------------------------------------------------------------------------------
@@ -629,7 +663,12 @@ export function mutateHandshakePlaintext(rand: () => number, plaintext: Uint8Arr
   const v =
     f.offset === 0
       ? pick(rand, [0, 1, 2, 3, 4, 11, 12, 13, 14, 15, 16, 20, 255])
-      : pick(rand, [...boundaryValues(b.length - 12, f.max), current + 1, Math.max(0, current - 1), current + 1000]);
+      : pick(rand, [
+          ...boundaryValues(b.length - 12, f.max),
+          current + 1,
+          Math.max(0, current - 1),
+          current + 1000,
+        ]);
   b.writeUIntBE(Math.min(f.max, v), f.offset, f.width);
   return b;
 }
@@ -657,7 +696,10 @@ export function fuzzScenarios(c: TestCredentials): FuzzScenario[] {
     },
     {
       name: 'ecdhe-psk',
-      server: { cipherSuites: ['TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256'], psk: { lookup: () => psk.key } },
+      server: {
+        cipherSuites: ['TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256'],
+        psk: { lookup: () => psk.key },
+      },
       client: { cipherSuites: ['TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256'], psk },
     },
   ];
@@ -736,10 +778,29 @@ export async function fuzzEngine(opts: FuzzOptions): Promise<FuzzReport> {
   while (report.runs < maxRuns && performance.now() - started < budget) {
     const scenario = pick(rand, scenarios);
     const role: Role = rand() < 0.5 ? 'client' : 'server';
-    const step = Math.floor(rand() * 6);
+    const step = Math.floor(rand() * 12);
     report.runs++;
     const seedOfRun = Math.floor(rand() * 2 ** 31);
     const runRand = prng(seedOfRun);
+    if (role === 'server' && runRand() < 0.3) {
+      // The server's very first input: a mutated ClientHello, as the endpoint hands it over.
+      const { msg, recordSeq } = clientHelloOf(DtlsConnection.client(scenario.client, 0).pollTransmit()!);
+      const body = mutateBytes(runRand, msg.body);
+      report.inputs++;
+      try {
+        const server = DtlsConnection.server(scenario.server, 0, { ...msg, body }, recordSeq);
+        server.handleTimeout(1e9);
+      } catch (e) {
+        note({
+          scenario: scenario.name,
+          role,
+          step: 0,
+          kind: 'escaped',
+          error: String((e as Error)?.stack ?? e),
+          input: body.toString('hex'),
+        });
+      }
+    }
     let p: ScriptedPeer;
     try {
       p =
@@ -750,48 +811,105 @@ export async function fuzzEngine(opts: FuzzOptions): Promise<FuzzReport> {
       note({ scenario: scenario.name, role, step: -1, kind: 'escaped', error: String(e), input: '' });
       continue;
     }
-    // Drive the genuine exchange up to `step` batches delivered to the target.
-    let batch: Buffer[] = [];
-    for (let s = 0; s <= step; s++) {
-      p.toAccomplice(...p.takeFromTarget());
-      batch = p.takeFromAccomplice().map((d) => p.relay(d));
-      if (s < step) p.deliver(...batch);
-      if (batch.length === 0) break;
+    // Drive the genuine exchange record by record up to `step` records delivered to the target, so
+    // every state between two messages of a flight is reached too.
+    const queue: Buffer[] = [];
+    const refill = () => {
+      if (queue.length > 0) return;
+      for (let round = 0; round < 4 && queue.length === 0; round++) {
+        p.toAccomplice(...p.takeFromTarget());
+        queue.push(...p.takeFromAccomplice().flatMap(splitRecords));
+        if (p.accomplice!.state !== 'handshaking' && queue.length === 0) break;
+      }
+    };
+    for (let s = 0; s < step; s++) {
+      refill();
+      const next = queue.shift();
+      if (!next) break;
+      p.deliver(p.relay(next));
     }
-    if (batch.length === 0) {
-      // The handshake is over at this step: attack the connected target with sealed application-layer
-      // records (data, alerts, handshake messages) built from a genuine one.
-      if (p.accomplice!.state === 'connected') p.accomplice!.send(Buffer.from('fuzz payload'), p.now);
-      batch = p.takeFromAccomplice().map((d) => p.relay(d));
+    refill();
+    if (queue.length === 0 && p.accomplice!.state === 'connected') {
+      // The handshake is over at this step: attack the connected target with sealed records built
+      // from genuine application data.
+      p.accomplice!.send(Buffer.from('fuzz payload'), p.now);
+      queue.push(...p.takeFromAccomplice());
     }
-    for (let i = 0; i < perRun && p.target.state !== 'failed' && p.target.state !== 'closed' && batch.length > 0; i++) {
+    // The mutation base: the next genuine record, or the next few packed in one datagram.
+    const batch = queue.length === 0 ? [] : [Buffer.concat(queue.slice(0, 1 + Math.floor(rand() * 3)))];
+    const tried: string[] = [];
+    for (
+      let i = 0;
+      i < perRun && p.target.state !== 'failed' && p.target.state !== 'closed' && batch.length > 0;
+      i++
+    ) {
       const input = mutateDatagram(runRand, p, pick(runRand, batch));
+      tried.push(input.toString('hex'));
       report.inputs++;
       const t0 = performance.now();
       try {
         p.target.handleDatagram(input, p.now);
       } catch (e) {
-        note({ scenario: scenario.name, role, step, kind: 'escaped', error: String((e as Error)?.stack ?? e), input: input.toString('hex') });
+        note({
+          scenario: scenario.name,
+          role,
+          step,
+          kind: 'escaped',
+          error: String((e as Error)?.stack ?? e),
+          input: input.toString('hex'),
+        });
       }
       const dt = performance.now() - t0;
       if (dt > report.slowestInputMs) report.slowestInputMs = dt;
-      if (dt > slowMs) note({ scenario: scenario.name, role, step, kind: 'slow', error: `${dt.toFixed(0)} ms`, input: input.toString('hex') });
+      if (dt > slowMs)
+        note({
+          scenario: scenario.name,
+          role,
+          step,
+          kind: 'slow',
+          error: `${dt.toFixed(0)} ms`,
+          input: input.toString('hex'),
+        });
       const internal = internalFailure(p);
       if (internal) {
-        note({ scenario: scenario.name, role, step, kind: 'internal', error: internal, input: input.toString('hex') });
+        note({
+          scenario: scenario.name,
+          role,
+          step,
+          kind: 'internal',
+          error: internal,
+          input: input.toString('hex'),
+        });
         break;
       }
     }
     // The rest of the genuine exchange, then every timer to the end (both bounded).
     try {
-      p.deliver(...batch.map((d) => p.relay(d)));
+      p.deliver(...queue.map((d) => p.relay(d)));
       p.exchange();
       p.runTargetTimersToEnd(60);
     } catch (e) {
-      note({ scenario: scenario.name, role, step, kind: 'escaped', error: String((e as Error)?.stack ?? e), input: 'genuine traffic after mutation' });
+      note({
+        scenario: scenario.name,
+        role,
+        step,
+        kind: 'escaped',
+        error: String((e as Error)?.stack ?? e),
+        input: 'genuine traffic after mutation',
+      });
     }
     const internal = internalFailure(p);
-    if (internal) note({ scenario: scenario.name, role, step, kind: 'internal', error: internal, input: 'after mutation' });
+    if (internal) {
+      // Found only once the genuine traffic completed a message the mutations had started.
+      note({
+        scenario: scenario.name,
+        role,
+        step,
+        kind: 'internal',
+        error: internal,
+        input: `after: ${tried.join(' ')}`,
+      });
+    }
     const f = p.failure;
     const outcome = f ? `failed:${f.code}` : p.target.state;
     report.outcomes[outcome] = (report.outcomes[outcome] ?? 0) + 1;
@@ -808,7 +926,8 @@ export async function fuzzEngine(opts: FuzzOptions): Promise<FuzzReport> {
 /** The engine's catch-all turned an exception of its own into internal_error: a bug, even though contained. */
 function internalFailure(p: ScriptedPeer): string | undefined {
   const f = p.failure;
-  if (f?.code === 'internal_error' && !f.alertReceived && f.message.startsWith('internal error')) return f.message;
+  if (f?.code === 'internal_error' && !f.alertReceived && f.message.startsWith('internal error'))
+    return f.message;
   return undefined;
 }
 
@@ -825,7 +944,9 @@ export function mutateDatagram(rand: () => number, p: ScriptedPeer, d: Buffer): 
   const r = records[i]!;
   if (!r.plaintext) return mutateBytes(rand, d);
   const plaintext =
-    r.type === ContentType.handshake ? mutateHandshakePlaintext(rand, r.plaintext) : mutateBytes(rand, r.plaintext);
+    r.type === ContentType.handshake
+      ? mutateHandshakePlaintext(rand, r.plaintext)
+      : mutateBytes(rand, r.plaintext);
   let type = r.type;
   if (rand() < 0.1) type = pick(rand, [20, 21, 22, 23, 24, 26, 0]);
   const mutated = p.record(type, plaintext, r.epoch);

@@ -7,7 +7,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DtlsConnection } from '../../src/engine/connection.js';
-import { DtlsServerEndpoint, type EndpointEvent, type PeerAddress } from '../../src/engine/server-endpoint.js';
+import {
+  DtlsServerEndpoint,
+  type EndpointEvent,
+  type PeerAddress,
+} from '../../src/engine/server-endpoint.js';
 import { HandshakeType } from '../../src/wire/constants.js';
 import { parseHandshakeFragments } from '../../src/wire/handshake-header.js';
 import { parseDatagram } from '../../src/wire/record.js';
@@ -23,7 +27,8 @@ class Harness {
   /** Client → endpoint. */
   send(client: DtlsConnection): number {
     let n = 0;
-    for (let d = client.pollTransmit(); d; d = client.pollTransmit(), n++) this.endpoint.handleDatagram(d, PEER, this.now);
+    for (let d = client.pollTransmit(); d; d = client.pollTransmit(), n++)
+      this.endpoint.handleDatagram(d, PEER, this.now);
     this.collect();
     return n;
   }
@@ -65,7 +70,9 @@ function received(c: DtlsConnection): string[] {
 }
 
 function handshakeTypes(d: Buffer): number[] {
-  return parseDatagram(d).records.flatMap((r) => (r.epoch === 0 && r.type === 22 ? parseHandshakeFragments(r.fragment).map((f) => f.msgType) : []));
+  return parseDatagram(d).records.flatMap((r) =>
+    r.epoch === 0 && r.type === 22 ? parseHandshakeFragments(r.fragment).map((f) => f.msgType) : [],
+  );
 }
 
 test('a rebooted client from the same address: cookie exchange, new handshake, old session kept until then', async () => {
@@ -110,7 +117,9 @@ test('a rebooted client from the same address: cookie exchange, new handshake, o
   const current = h.endpoint.connectionFor(PEER)!;
   assert.notEqual(current, old);
   assert.equal(current.state, 'connected');
-  assert.ok(h.events.some((e) => e.type === 'peer-removed' && e.connection === old && e.reason === 'replaced'));
+  assert.ok(
+    h.events.some((e) => e.type === 'peer-removed' && e.connection === old && e.reason === 'replaced'),
+  );
   assert.equal(h.endpoint.peerCount, 1);
   rebooted.send(Buffer.from('new session'), h.now);
   h.send(rebooted);

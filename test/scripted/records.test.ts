@@ -6,7 +6,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ContentType, HandshakeType } from '../../src/wire/constants.js';
-import { craftFragment, craftRecord, fragmentsOfType, ScriptedPeer, testCredentials } from './hostile-peer.js';
+import {
+  craftFragment,
+  craftRecord,
+  fragmentsOfType,
+  ScriptedPeer,
+  testCredentials,
+} from './hostile-peer.js';
 
 async function clientAwaitingFlight4() {
   const c = await testCredentials();
@@ -56,12 +62,24 @@ test('overlapping fragments whose bytes disagree are dropped and counted; the ge
   const body = serverHello.body;
   const forged = Buffer.from(body);
   forged[30] = forged[30]! ^ 0xff; // inside the server random, in the overlap of the two fragments
-  p.deliver(p.handshakeRecord({ msgType: HandshakeType.server_hello, messageSeq: 0, body, offset: 0, end: 40 }));
+  p.deliver(
+    p.handshakeRecord({ msgType: HandshakeType.server_hello, messageSeq: 0, body, offset: 0, end: 40 }),
+  );
   assert.equal(p.target.stats.fragmentsDropped, 0);
-  p.deliver(p.handshakeRecord({ msgType: HandshakeType.server_hello, messageSeq: 0, body: forged, offset: 20, end: 60 }));
+  p.deliver(
+    p.handshakeRecord({
+      msgType: HandshakeType.server_hello,
+      messageSeq: 0,
+      body: forged,
+      offset: 20,
+      end: 60,
+    }),
+  );
   assert.equal(p.target.stats.fragmentsDropped, 1, 'the contradicting fragment is counted');
   // An overlap that agrees is fine (a retransmission cut at other offsets, RFC 6347 §4.2.3).
-  p.deliver(p.handshakeRecord({ msgType: HandshakeType.server_hello, messageSeq: 0, body, offset: 20, end: 60 }));
+  p.deliver(
+    p.handshakeRecord({ msgType: HandshakeType.server_hello, messageSeq: 0, body, offset: 20, end: 60 }),
+  );
   assert.equal(p.target.stats.fragmentsDropped, 1);
   finish(p, flight4);
   // The server random the client used is the genuine one, or Finished would not have verified.
@@ -69,7 +87,9 @@ test('overlapping fragments whose bytes disagree are dropped and counted; the ge
 
 test('a fragment whose message_seq is far ahead (1000) is dropped without buffering', async () => {
   const { p, flight4, serverHello } = await clientAwaitingFlight4();
-  p.deliver(p.handshakeRecord({ msgType: HandshakeType.server_hello, messageSeq: 1000, body: serverHello.body }));
+  p.deliver(
+    p.handshakeRecord({ msgType: HandshakeType.server_hello, messageSeq: 1000, body: serverHello.body }),
+  );
   assert.equal(p.target.stats.fragmentsDropped, 1);
   assert.deepEqual(p.takeFromTarget(), []);
   finish(p, flight4);

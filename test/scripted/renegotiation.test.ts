@@ -33,7 +33,8 @@ test('endless HelloVerifyRequests: the client answers the default 4 and then fai
   const { p, hellos } = await endlessHelloVerifyRequests();
   assert.equal(hellos.length, 5, 'the first ClientHello and one answer to each of 4 HelloVerifyRequests');
   // Each answer carries the cookie of the request it answers (RFC 6347 §4.2.1).
-  for (let i = 1; i < hellos.length; i++) assert.deepEqual(decodeClientHello(hellos[i]!).cookie, Buffer.alloc(32, i));
+  for (let i = 1; i < hellos.length; i++)
+    assert.deepEqual(decodeClientHello(hellos[i]!).cookie, Buffer.alloc(32, i));
   p.expectFailure('handshake_failure', { alertSent: true });
   assert.deepEqual(p.alertsIn(p.takeRecordsFromTarget()), [
     { level: AlertLevel.fatal, description: AlertDescription.handshake_failure },
@@ -67,8 +68,13 @@ async function connectedClient() {
 /** The target declined with a warning no_renegotiation, sealed in epoch 1, and is still connected. */
 function assertDeclined(p: ScriptedPeer): void {
   const out = p.takeRecordsFromTarget();
-  assert.ok(out.every((r) => r.epoch === 1), 'the answer is protected');
-  assert.deepEqual(p.alertsIn(out), [{ level: AlertLevel.warning, description: AlertDescription.no_renegotiation }]);
+  assert.ok(
+    out.every((r) => r.epoch === 1),
+    'the answer is protected',
+  );
+  assert.deepEqual(p.alertsIn(out), [
+    { level: AlertLevel.warning, description: AlertDescription.no_renegotiation },
+  ]);
   assert.equal(p.target.state, 'connected');
   // The connection still carries data both ways.
   p.deliver(p.record(ContentType.application_data, Buffer.from('still here'), 1));
@@ -97,19 +103,25 @@ test('server: a renegotiating ClientHello in epoch 1 numbered after the Finished
 
 test('client: a HelloRequest in epoch 1 (message_seq 0, RFC 6347 §4.2.2) gets no_renegotiation', async () => {
   const p = await connectedClient();
-  p.deliver(p.handshakeRecord({ msgType: HandshakeType.hello_request, messageSeq: 0, body: Buffer.alloc(0) }, 1));
+  p.deliver(
+    p.handshakeRecord({ msgType: HandshakeType.hello_request, messageSeq: 0, body: Buffer.alloc(0) }, 1),
+  );
   assertDeclined(p);
 });
 
 test('client: a HelloRequest in epoch 1 numbered after the server Finished gets no_renegotiation', async () => {
   const p = await connectedClient();
-  p.deliver(p.handshakeRecord({ msgType: HandshakeType.hello_request, messageSeq: 5, body: Buffer.alloc(0) }, 1));
+  p.deliver(
+    p.handshakeRecord({ msgType: HandshakeType.hello_request, messageSeq: 5, body: Buffer.alloc(0) }, 1),
+  );
   assertDeclined(p);
 });
 
 test('client: an unprotected (epoch-0) HelloRequest after the handshake is ignored', async () => {
   const p = await connectedClient();
-  p.deliver(p.handshakeRecord({ msgType: HandshakeType.hello_request, messageSeq: 5, body: Buffer.alloc(0) }, 0));
+  p.deliver(
+    p.handshakeRecord({ msgType: HandshakeType.hello_request, messageSeq: 5, body: Buffer.alloc(0) }, 0),
+  );
   assert.deepEqual(p.takeFromTarget(), []);
   assert.equal(p.target.state, 'connected');
 });

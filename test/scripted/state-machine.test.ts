@@ -89,10 +89,16 @@ test('server requiring a client certificate: CertificateVerify skipped never est
   p.toAccomplice(...p.takeFromTarget());
   const flight5 = p.takeRecordsFromAccomplice();
   assert.equal(fragmentsOfType(flight5, HandshakeType.certificate_verify).length, 1);
-  const withoutVerify = flight5.filter((r) => !r.fragments.some((f) => f.msgType === HandshakeType.certificate_verify));
+  const withoutVerify = flight5.filter(
+    (r) => !r.fragments.some((f) => f.msgType === HandshakeType.certificate_verify),
+  );
   p.deliver(datagram(...withoutVerify.map((r) => r.raw)));
   assert.equal(p.target.state, 'handshaking');
-  assert.equal(p.target.record.readEpoch, 0, 'the ChangeCipherSpec is not honoured while CertificateVerify is due');
+  assert.equal(
+    p.target.record.readEpoch,
+    0,
+    'the ChangeCipherSpec is not honoured while CertificateVerify is due',
+  );
   // The engine waits for the missing message (it may still come: datagrams get lost) until it gives up.
   p.runTargetTimersToEnd();
   p.expectFailure('timeout', { alertSent: false });
@@ -106,12 +112,18 @@ test('server requiring a client certificate: Finished in place of CertificateVer
   const verify = fragmentsOfType(flight5, HandshakeType.certificate_verify)[0]!;
   const finished = fragmentsOfType(flight5, HandshakeType.finished)[0]!;
   const before = flight5.filter((r) =>
-    r.fragments.some((f) => f.msgType === HandshakeType.certificate || f.msgType === HandshakeType.client_key_exchange),
+    r.fragments.some(
+      (f) => f.msgType === HandshakeType.certificate || f.msgType === HandshakeType.client_key_exchange,
+    ),
   );
   // A peer holding the keys numbers its Finished where CertificateVerify belongs.
   p.deliver(
     p.relay(datagram(...before.map((r) => r.raw))),
-    p.handshakeRecord({ msgType: HandshakeType.finished, messageSeq: verify.messageSeq, body: finished.body }),
+    p.handshakeRecord({
+      msgType: HandshakeType.finished,
+      messageSeq: verify.messageSeq,
+      body: finished.body,
+    }),
   );
   p.expectFailure('unexpected_message', { alertSent: true });
 });
@@ -153,7 +165,11 @@ test('client: flight 4 in reverse order is buffered and acted on only in message
   const received = p.events.flatMap((e) =>
     e.type === 'handshake' && e.trace.direction === 'received' ? [e.trace.messageSeq] : [],
   );
-  assert.deepEqual(received, [...received].sort((a, b) => a! - b!), 'messages processed in order');
+  assert.deepEqual(
+    received,
+    [...received].sort((a, b) => a! - b!),
+    'messages processed in order',
+  );
   p.toAccomplice(...flight5);
   p.exchange();
   assert.equal(p.target.state, 'connected');
@@ -173,4 +189,50 @@ test('server: the client Finished (epoch 1) before ClientKeyExchange is held unt
   assert.equal(p.target.state, 'connected', 'the buffered Finished is processed after the ChangeCipherSpec');
   p.exchange();
   assert.equal(p.accomplice!.state, 'connected');
+});
+
+/** A DER certificate that still parses, but whose P-256 public key is not a point on the curve. */
+function withBrokenPublicKey(der: Buffer): Buffer {
+  const out = Buffer.from(der);
+  // SubjectPublicKeyInfo's BIT STRING holding the uncompressed point: 03 42 00 04 X(32) Y(32).
+  const at = out.indexOf(Buffer.from([0x03, 0x42, 0x00, 0x04]));
+  assert.ok(at > 0);
+  out[at + 4 + 40] = out[at + 4 + 40]! ^ 0x01;
+  return out;
+}
+
+// With `insecure` (no chain or pin check) the leaf is accepted as parsed; its key is decoded only later.
+test('client (insecure): a server certificate whose public key does not decode ends with bad_certificate', async () => {
+  const c = await testCredentials();
+  const p = ScriptedPeer.client({ insecure: true }, c.serverConfig);
+  const flight4 = p.takeRecordsFromAccomplice();
+  const sh = fragmentsOfType(flight4, HandshakeType.server_hello)[0]!;
+  const cert = fragmentsOfType(flight4, HandshakeType.certificate)[0]!;
+  p.deliver(
+    p.handshakeRecord({ msgType: HandshakeType.server_hello, messageSeq: sh.messageSeq, body: sh.body }),
+    p.handshakeRecord({
+      msgType: HandshakeType.certificate,
+      messageSeq: cert.messageSeq,
+      body: encodeCertificate({ certificateList: [withBrokenPublicKey(c.server.der)] }),
+    }),
+  );
+  p.expectFailure('bad_certificate', { alertSent: true });
+});
+
+test('server (insecure, client certificate required): a client key that does not decode ends with bad_certificate', async () => {
+  const c = await testCredentials();
+  const p = ScriptedPeer.server({ ...c.serverConfig, clientCertificate: 'require' }, withClientIdentity(c));
+  p.toAccomplice(...p.takeFromTarget());
+  const flight5 = p.takeRecordsFromAccomplice();
+  const cert = fragmentsOfType(flight5, HandshakeType.certificate)[0]!;
+  const rest = flight5.filter((r) => !r.fragments.some((f) => f.msgType === HandshakeType.certificate));
+  p.deliver(
+    p.handshakeRecord({
+      msgType: HandshakeType.certificate,
+      messageSeq: cert.messageSeq,
+      body: encodeCertificate({ certificateList: [withBrokenPublicKey(c.client.der)] }),
+    }),
+    p.relay(datagram(...rest.map((r) => r.raw))),
+  );
+  p.expectFailure('bad_certificate', { alertSent: true });
 });

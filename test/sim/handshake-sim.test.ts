@@ -435,7 +435,9 @@ test('a retransmitted current flight does not trigger a resend of our previous f
   client.handleDatagram(serverHelloOnly, 10);
   assert.deepEqual(drainClient(client), []);
   // The server's timer resends flight 4 a second later; it arrives just before the client's own timer.
-  client.handleDatagram(resend(990), 999);
+  // (The server connection was created at 0, so its timer fires at 1000; the copy reaches the client at 999
+  // of the client's own clock, before its timer, which also stands at 1000.)
+  client.handleDatagram(resend(1000), 999);
   const answer = drainClient(client);
   const helloResends = answer.filter((d) => handshakeTypesIn(d).includes(HandshakeType.client_hello));
   assert.equal(helloResends.length, 0, `client resent its ClientHello: ${answer.length} datagrams`);
