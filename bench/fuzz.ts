@@ -24,12 +24,16 @@ function print(label: string, r: FuzzReport): void {
   console.log(`  crashes             ${r.crashes}`);
   console.log(`  internal errors     ${r.findings.filter((f) => f.kind === 'internal').length}`);
   console.log(`  slowest input       ${r.slowestInputMs.toFixed(1)} ms`);
-  console.log(`  heap at start/peak  ${(r.heapUsedStart / MB).toFixed(1)} / ${(r.peakHeapUsed / MB).toFixed(1)} MB`);
+  console.log(
+    `  heap at start/peak  ${(r.heapUsedStart / MB).toFixed(1)} / ${(r.peakHeapUsed / MB).toFixed(1)} MB`,
+  );
   console.log(`  time                ${(r.timeMs / 1000).toFixed(1)} s`);
   const outcomes = Object.entries(r.outcomes).sort((a, b) => b[1] - a[1]);
   console.log(`  outcomes            ${outcomes.map(([k, v]) => `${k} ${v}`).join(', ')}`);
   for (const f of r.findings.slice(0, 10)) {
-    console.log(`  ! ${f.kind} ${f.scenario} ${f.role} step ${f.step}: ${f.error.split('\n').slice(0, 4).join(' | ')}`);
+    console.log(
+      `  ! ${f.kind} ${f.scenario} ${f.role} step ${f.step}: ${f.error.split('\n').slice(0, 4).join(' | ')}`,
+    );
     console.log(`    input ${f.input.slice(0, 200)}`);
   }
 }

@@ -19,6 +19,16 @@ export type { ClientPsk, EngineConfig, Identity, PskCredentials, ServerPsk } fro
 export { type ConnectionState, type ConnectionStats, DtlsConnection } from './engine/connection.js';
 export type { ConnectionInfo, DtlsEvent, HandshakeTrace } from './engine/events.js';
 export {
+  type ClientSession,
+  deserializeSession,
+  SessionCache,
+  type SessionCacheOptions,
+  type SessionState,
+  serializeSession,
+  TicketKeyring,
+  type TicketOptions,
+} from './engine/resumption.js';
+export {
   DtlsServerEndpoint,
   type EndpointEvent,
   type PeerAddress,

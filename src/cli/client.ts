@@ -1,5 +1,7 @@
+import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { type ClientSession, deserializeSession, serializeSession } from '../engine/resumption.js';
 import { connect } from '../node/client.js';
 import type { DtlsSocket } from '../node/socket.js';
 import {
@@ -18,7 +20,7 @@ import {
 export const CLIENT_USAGE = `tsdtls client --host H --port N [--ca F | --fingerprint 'sha-256 AB:CD:…' | --insecure]
        [--cert F --key F] [--server-name NAME] [--ciphers LIST] [--groups LIST] [--mtu N]
        [--psk HEX --psk-identity ID] [--srtp PROFILES] [--alpn LIST] [--export LABEL:LENGTH[:CONTEXTHEX]]
-       [--send TEXT] [--timeout MS] [--keylog FILE]`;
+       [--sess-out FILE] [--sess-in FILE] [--send TEXT] [--timeout MS] [--keylog FILE]`;
 
 /**
  * `tsdtls client`: one line on stderr once established; with --send, send TEXT (again every second
@@ -48,6 +50,8 @@ export async function runClient(argv: string[], io: CliIo): Promise<number> {
       srtp: { type: 'string' },
       alpn: { type: 'string' },
       export: { type: 'string', multiple: true },
+      'sess-in': { type: 'string' },
+      'sess-out': { type: 'string' },
     },
     strict: true,
   });
@@ -79,6 +83,9 @@ export async function runClient(argv: string[], io: CliIo): Promise<number> {
       onKeylog: keylogWriter(v.keylog),
       srtpProfiles: v.srtp,
       alpn: v.alpn,
+      session: v['sess-in']
+        ? deserializeSession(readFileArg(v['sess-in'], 'session file').toString('utf8'))
+        : undefined,
     });
   } catch (e) {
     clearTimeout(timer);
@@ -88,6 +95,14 @@ export async function runClient(argv: string[], io: CliIo): Promise<number> {
     return 1;
   }
   io.stderr.write(`established ${describe(socket.info!)}\n`);
+  const sessOut = v['sess-out'];
+  if (sessOut) {
+    // The session comes right after `connected` (and again if a renewed ticket arrives).
+    const save = (s: ClientSession) => writeFileSync(sessOut, serializeSession(s), { mode: 0o600 });
+    const now = socket.getSession();
+    if (now) save(now);
+    socket.on('session', save);
+  }
   for (const spec of exports) io.stderr.write(`keying material: ${exportSpec(socket, spec)}\n`);
   if (v.send !== undefined) return sendOnce(socket, v.send, io, timer, ac.signal);
   clearTimeout(timer);

@@ -20,7 +20,7 @@ import {
 export const SERVER_USAGE = `tsdtls server --port N [--host H] [--cert F --key F] [--ca F] [--request-cert | --require-cert]
        [--ciphers LIST] [--groups LIST] [--mtu N] [--no-cookie] [--echo]
        [--psk HEX --psk-identity ID] [--psk-hint TEXT] [--psk-file FILE] [--srtp PROFILES] [--alpn LIST]
-       [--export LABEL:LENGTH[:CONTEXTHEX]] [--keylog FILE]`;
+       [--export LABEL:LENGTH[:CONTEXTHEX]] [--no-tickets] [--no-session-cache] [--keylog FILE]`;
 
 /** Parse `identity:hexkey` lines (blank lines and # comments ignored). */
 export function parsePskFile(text: string): Map<string, Buffer> {
@@ -64,6 +64,8 @@ export async function runServer(argv: string[], io: CliIo, signal?: AbortSignal)
       srtp: { type: 'string' },
       alpn: { type: 'string' },
       export: { type: 'string', multiple: true },
+      'no-tickets': { type: 'boolean' },
+      'no-session-cache': { type: 'boolean' },
     },
     strict: true,
   });
@@ -101,6 +103,8 @@ export async function runServer(argv: string[], io: CliIo, signal?: AbortSignal)
     psk,
     srtpProfiles: v.srtp,
     alpn: v.alpn,
+    tickets: v['no-tickets'] ? false : undefined,
+    sessionCache: v['no-session-cache'] ? false : undefined,
   });
   const exports = (v.export ?? []).map(parseExportSpec);
   server.on('connection', (s: DtlsSocket) => {

@@ -8,6 +8,7 @@ import { MIN_MTU } from '../handshake/flight.js';
 import { DEFAULT_REASSEMBLER_LIMITS, type ReassemblerLimits } from '../handshake/reassembler.js';
 import { DEFAULT_RETRANSMIT_POLICY, type RetransmitPolicy } from '../handshake/retransmit-timer.js';
 import { srtpProfileByName } from '../handshake/srtp.js';
+import type { ClientSession, SessionCache, TicketKeyring } from './resumption.js';
 
 /** Our own certificate chain (leaf first, DER) and its private key. */
 export interface Identity {
@@ -74,6 +75,16 @@ export interface EngineConfig {
   srtpMki?: Buffer;
   /** ALPN protocols in preference order (RFC 7301), e.g. ['webrtc', 'c-webrtc']. */
   alpn?: readonly string[];
+  /** Client: a session from an earlier connection to resume (RFC 5246 §7.3, RFC 5077). */
+  session?: ClientSession;
+  /** Client: ask for a session ticket (RFC 5077), default true. */
+  requestTicket?: boolean;
+  /** Server: where sessions are kept for resumption by ID; absent = no session IDs. */
+  sessionCache?: SessionCache;
+  /** Server: ticket keys; absent = no tickets. */
+  ticketKeyring?: TicketKeyring;
+  /** Wall-clock ms (session and ticket ages); the adapter passes Date.now. Default: always 0. */
+  wallClock?: () => number;
 }
 
 export interface ResolvedConfig extends EngineConfig {

@@ -75,7 +75,7 @@ export class DtlsConnection implements HandshakeHost {
   private phase: ConnectionState = 'handshaking';
   private sendSeq: number;
   private building: FlightEntry[] = [];
-  private lastFlight: { entries: FlightEntry[]; flight: number } | undefined;
+  private lastFlight: { entries: FlightEntry[]; flight: number; final: boolean } | undefined;
   private lastFlightWasRetransmitted = false;
   private lastFlightSentAt = Number.NEGATIVE_INFINITY;
   /** message_seq of the peer's message our last flight answered (-1: none, our flight came first). */
@@ -289,7 +289,7 @@ export class DtlsConnection implements HandshakeHost {
   }
 
   sendFlight(flight: number, final: boolean): void {
-    this.lastFlight = { entries: this.building, flight };
+    this.lastFlight = { entries: this.building, flight, final };
     this.answeredSeq = this.reassembler.expectedSeq - 1;
     this.building = [];
     this.transmitLastFlight(false);
@@ -318,9 +318,10 @@ export class DtlsConnection implements HandshakeHost {
     this.phase = 'connected';
     this.info = info;
     this.timer.stop();
-    // The client's last flight is answered; only the server keeps its final flight, to resend it if
-    // the client's Finished comes again (RFC 6347 §4.2.4).
-    if (!this.isServer) this.lastFlight = undefined;
+    // A flight that was answered is forgotten; the final flight (the server's flight 6, or the client's
+    // last flight of an abbreviated handshake) is kept, to resend it if the peer's Finished comes again
+    // (RFC 6347 §4.2.4).
+    if (!this.lastFlight?.final) this.lastFlight = undefined;
     this.events.push({ type: 'connected', info });
   }
 

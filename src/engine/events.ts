@@ -1,5 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
 import type { DtlsError } from '../errors.js';
+import type { ClientSession } from './resumption.js';
 
 /** What a connection reports about itself once the handshake is done. */
 export interface ConnectionInfo {
@@ -45,4 +46,6 @@ export type DtlsEvent =
   | { type: 'closed'; byPeer: boolean }
   | { type: 'failed'; error: DtlsError }
   | { type: 'keylog'; line: string }
+  /** Client: a session that a later connect({ session }) can resume (after a full handshake, or a renewed ticket). */
+  | { type: 'session'; session: ClientSession }
   | { type: 'handshake'; trace: HandshakeTrace };

@@ -10,6 +10,7 @@ import { type EngineConfig, resolveConfig } from './config.js';
 import { DtlsConnection } from './connection.js';
 import { CookieJar } from './cookie.js';
 import type { DtlsEvent } from './events.js';
+import { SessionCache, type SessionCacheOptions, TicketKeyring, type TicketOptions } from './resumption.js';
 
 /** Where a datagram came from or goes to. The endpoint never interprets it beyond `address`/`port`. */
 export interface PeerAddress {
@@ -42,7 +43,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   idleTimeoutMs: 300_000,
 };
 
-export interface ServerEndpointConfig extends Omit<EngineConfig, 'role'> {
+export interface ServerEndpointConfig extends Omit<EngineConfig, 'role' | 'sessionCache' | 'ticketKeyring'> {
   /** HelloVerifyRequest cookies (RFC 6347 §4.2.1), on by default. */
   cookies?: boolean;
   /** Secret for cookies; share it between processes behind one address. Random by default. */
@@ -58,6 +59,10 @@ export interface ServerEndpointConfig extends Omit<EngineConfig, 'role'> {
    * the caller cannot poll for.
    */
   onWakeup?: () => void;
+  /** Session-ID cache for resumption (RFC 5246 §7.3): on by default; false turns it off. */
+  sessionCache?: SessionCacheOptions | false;
+  /** Session tickets (RFC 5077): on by default; false turns them off. Share `secret` across processes. */
+  tickets?: TicketOptions | false;
 }
 
 /** Endpoint outputs: per-peer connection events, and the endpoint's own notices. */
@@ -126,7 +131,7 @@ export class DtlsServerEndpoint {
   };
 
   constructor(private readonly config: ServerEndpointConfig) {
-    const resolved = resolveConfig({ ...config, role: 'server' }); // validates options up front
+    const resolved = resolveConfig({ ...config, role: 'server', sessionCache: undefined }); // validates options up front
     if (usesCertificateOnly(resolved.suites.map((s) => s.keyExchange)) && !config.identity) {
       throw new DtlsError(
         'invalid_argument',
@@ -145,9 +150,15 @@ export class DtlsServerEndpoint {
       cookieClock: _k,
       serverLimits: _l,
       onWakeup: _w,
+      sessionCache,
+      tickets,
       ...rest
     } = config;
-    this.connectionConfig = rest;
+    this.connectionConfig = {
+      ...rest,
+      sessionCache: sessionCache === false ? undefined : new SessionCache(sessionCache),
+      ticketKeyring: tickets === false ? undefined : new TicketKeyring(tickets ?? {}, resolved.random),
+    };
   }
 
   get peerCount(): number {

@@ -1,4 +1,4 @@
-import { type KeyObject, timingSafeEqual, type X509Certificate } from 'node:crypto';
+import { type KeyObject, timingSafeEqual, X509Certificate } from 'node:crypto';
 import { verifyPeerCertificate } from '../cert/verify.js';
 import { generateKeyShare, groupId, groupName, type KeyShare } from '../crypto/key-exchange.js';
 import {
@@ -17,6 +17,7 @@ import {
 } from '../crypto/signature.js';
 import { type CipherSuite, suiteById, usesCertificate, usesEcdhe, usesPsk } from '../crypto/suites.js';
 import type { ClientPsk, PskCredentials } from '../engine/config.js';
+import type { ClientSession, SessionState } from '../engine/resumption.js';
 import { HandshakeFailure } from '../errors.js';
 import { decodeCertificate, encodeCertificate } from '../wire/certificate.js';
 import { decodeCertificateRequest } from '../wire/certificate-request.js';
@@ -39,6 +40,7 @@ import {
   encodeEmptyExtension,
   encodeRenegotiationInfo,
   encodeServerNameList,
+  encodeSessionTicketExtension,
   encodeSignatureAlgorithms,
   encodeSupportedGroups,
   encodeUseSrtp,
@@ -47,6 +49,7 @@ import {
 } from '../wire/extensions.js';
 import { decodeFinished, encodeFinished } from '../wire/finished.js';
 import { decodeHelloVerifyRequest } from '../wire/hello-verify-request.js';
+import { decodeNewSessionTicket } from '../wire/new-session-ticket.js';
 import { decodeServerHello, type ServerHello } from '../wire/server-hello.js';
 import { decodeServerHelloDone } from '../wire/server-hello-done.js';
 import {
@@ -64,6 +67,7 @@ type ClientState =
   | 'wait_certificate'
   | 'wait_server_key_exchange'
   | 'wait_certificate_request_or_done'
+  | 'wait_new_session_ticket'
   | 'wait_change_cipher_spec'
   | 'wait_finished'
   | 'done';
@@ -114,6 +118,10 @@ export class ClientHandshake implements HandshakeRole {
   private signatureScheme?: string;
   private srtpProfile?: number;
   private alpnProtocol?: string;
+  private offeredSession?: ClientSession;
+  private ticketExpected = false;
+  private resumed = false;
+  private newTicket?: { ticket: Buffer; lifetime: number };
   private result?: Negotiated;
 
   constructor(private readonly host: HandshakeHost) {}
@@ -166,21 +174,46 @@ export class ClientHandshake implements HandshakeRole {
         data: encodeAlpn([...cfg.alpn]),
       });
     }
+    const session = this.resumableSession();
+    if (session?.ticket) {
+      extensions.push({
+        type: ExtensionType.session_ticket,
+        data: encodeSessionTicketExtension(session.ticket),
+      });
+    } else if (cfg.requestTicket !== false) {
+      // RFC 5077 §3.2: an empty session_ticket asks the server for a ticket.
+      extensions.push({ type: ExtensionType.session_ticket, data: encodeSessionTicketExtension() });
+    }
     extensions.push({ type: ExtensionType.extended_master_secret, data: encodeEmptyExtension() });
     // RFC 5746 §3.4: an initial ClientHello signals secure renegotiation with an empty renegotiation_info.
     extensions.push({ type: ExtensionType.renegotiation_info, data: encodeRenegotiationInfo() });
     this.hello = {
       clientVersion: ProtocolVersion.DTLS1_2,
       random: cfg.random(32),
-      sessionId: Buffer.alloc(0),
+      // RFC 5077 §3.4: with a ticket and no session ID, make one up; the server echoes it to accept.
+      sessionId: session
+        ? session.sessionId.length > 0
+          ? session.sessionId
+          : cfg.random(32)
+        : Buffer.alloc(0),
       cookie: Buffer.alloc(0),
       cipherSuites: suites.map((s) => s.id),
       compressionMethods: [0],
       extensions,
     };
+    this.offeredSession = session;
     this.helloBody = encodeClientHello(this.hello);
     this.host.queueMessage(HandshakeType.client_hello, this.helloBody);
     this.host.sendFlight(1, false);
+  }
+
+  /** The configured session, if it can be offered: its suite must still be one we offer. */
+  private resumableSession(): ClientSession | undefined {
+    const s = this.host.config.session;
+    if (!s) return undefined;
+    if (!this.host.config.suites.some((x) => x.id === s.state.cipherSuite)) return undefined;
+    if (s.sessionId.length === 0 && !s.ticket) return undefined;
+    return s;
   }
 
   expectsChangeCipherSpec(): boolean {
@@ -218,6 +251,9 @@ export class ClientHandshake implements HandshakeRole {
         }
         this.expect(msg, HandshakeType.server_hello_done);
         return this.onServerHelloDone(msg);
+      case 'wait_new_session_ticket':
+        this.expect(msg, HandshakeType.new_session_ticket);
+        return this.onNewSessionTicket(msg);
       case 'wait_finished':
         this.expect(msg, HandshakeType.finished);
         return this.onFinished(msg);
@@ -315,7 +351,54 @@ export class ClientHandshake implements HandshakeRole {
     }
     this.suite = suite;
     this.serverHello = sh;
+    this.ticketExpected = findExtension(sh.extensions, ExtensionType.session_ticket) !== undefined;
+    const offered = this.offeredSession;
+    if (offered && sh.sessionId.length > 0 && sh.sessionId.equals(this.hello.sessionId)) {
+      this.resumeSession(offered);
+      return;
+    }
     this.state = usesCertificate(suite) ? 'wait_certificate' : 'wait_server_key_exchange';
+  }
+
+  /** The server accepted our session: the abbreviated handshake (RFC 5246 §7.3). */
+  private resumeSession(session: ClientSession): void {
+    const st = session.state;
+    const suite = this.suite!;
+    if (suite.id !== st.cipherSuite) {
+      throw new HandshakeFailure('illegal_parameter', 'server resumed the session with another cipher suite');
+    }
+    // RFC 7627 §5.3: the client aborts if EMS use differs between the session and the resumption.
+    if (st.extendedMasterSecret !== this.extendedMasterSecret) {
+      throw new HandshakeFailure(
+        'handshake_failure',
+        'extended_master_secret differs between the session and its resumption',
+      );
+    }
+    this.resumed = true;
+    this.serverCertificate = st.peerCertificate ? new X509Certificate(st.peerCertificate) : undefined;
+    this.result = {
+      suite,
+      clientRandom: this.hello.random,
+      serverRandom: this.serverHello!.random,
+      sessionId: this.serverHello!.sessionId,
+      masterSecret: st.masterSecret,
+      extendedMasterSecret: st.extendedMasterSecret,
+      peerCertificate: this.serverCertificate,
+      pskIdentity: st.pskIdentity,
+      srtpProfile: this.srtpProfile,
+      srtpMki: this.host.config.srtpMki,
+      alpnProtocol: this.alpnProtocol,
+    };
+    this.host.installKeys(this.result);
+    this.state = this.ticketExpected ? 'wait_new_session_ticket' : 'wait_change_cipher_spec';
+  }
+
+  private onNewSessionTicket(msg: HandshakeMessage): void {
+    const nst = decodeOrFail('NewSessionTicket', () => decodeNewSessionTicket(msg.body));
+    // RFC 5077 §3.3: an empty ticket means the server changed its mind; keep nothing from it.
+    if (nst.ticket.length > 0)
+      this.newTicket = { ticket: Buffer.from(nst.ticket), lifetime: nst.ticketLifetimeHint };
+    this.state = 'wait_change_cipher_spec';
   }
 
   private onCertificate(msg: HandshakeMessage): void {
@@ -494,35 +577,76 @@ export class ClientHandshake implements HandshakeRole {
     );
     host.queueMessage(HandshakeType.finished, encodeFinished({ verifyData }));
     host.sendFlight(5, false);
-    this.state = 'wait_change_cipher_spec';
+    this.state = this.ticketExpected ? 'wait_new_session_ticket' : 'wait_change_cipher_spec';
   }
 
   private onFinished(msg: HandshakeMessage): void {
     const n = this.result!;
+    const host = this.host;
     const fin = decodeOrFail('Finished', () => decodeFinished(msg.body));
     const expected = computeVerifyData(
       n.suite.prfHash,
       n.masterSecret,
       'server finished',
-      this.host.transcript.hash(n.suite.prfHash),
+      host.transcript.hash(n.suite.prfHash),
     );
     if (!timingSafeEqual(expected, fin.verifyData)) {
       throw new HandshakeFailure('decrypt_error', 'server Finished verify_data does not match');
     }
-    this.host.transcript.add(msg.msgType, msg.messageSeq, msg.body);
+    host.transcript.add(msg.msgType, msg.messageSeq, msg.body);
+    if (this.resumed) {
+      // Abbreviated handshake: the server finished first; our ChangeCipherSpec and Finished are the
+      // final flight (no timer; resent if the server resends its Finished).
+      host.queueChangeCipherSpec();
+      const verifyData = computeVerifyData(
+        n.suite.prfHash,
+        n.masterSecret,
+        'client finished',
+        host.transcript.hash(n.suite.prfHash),
+      );
+      host.queueMessage(HandshakeType.finished, encodeFinished({ verifyData }));
+      host.sendFlight(5, true);
+    }
     this.state = 'done';
-    this.host.established({
+    host.established({
       protocol: 'DTLSv1.2',
       cipherSuite: n.suite.name,
       cipherSuiteId: n.suite.id,
       group: n.group,
       signatureScheme: n.signatureScheme,
       extendedMasterSecret: n.extendedMasterSecret,
-      resumed: false,
+      resumed: this.resumed,
       peerCertificate: n.peerCertificate,
       pskIdentity: n.pskIdentity?.toString('utf8'),
       srtpProfile: n.srtpProfile === undefined ? undefined : srtpProfileById(n.srtpProfile)?.name,
       alpnProtocol: n.alpnProtocol,
     });
+    const session = this.sessionToKeep(n);
+    if (session) host.emit({ type: 'session', session });
+  }
+
+  /** The session a later connection can resume: by session ID, by ticket, or both. */
+  private sessionToKeep(n: Negotiated): ClientSession | undefined {
+    const cfg = this.host.config;
+    const state: SessionState =
+      this.resumed && this.offeredSession
+        ? this.offeredSession.state
+        : {
+            cipherSuite: n.suite.id,
+            masterSecret: n.masterSecret,
+            extendedMasterSecret: n.extendedMasterSecret,
+            createdAt: cfg.wallClock?.() ?? 0,
+            peerCertificate: n.peerCertificate?.raw,
+            pskIdentity: n.pskIdentity,
+          };
+    const ticket = this.newTicket?.ticket ?? (this.resumed ? this.offeredSession?.ticket : undefined);
+    if (n.sessionId.length === 0 && !ticket) return undefined;
+    return {
+      sessionId: Buffer.from(n.sessionId),
+      ticket,
+      ticketLifetimeSeconds: this.newTicket?.lifetime ?? this.offeredSession?.ticketLifetimeSeconds,
+      state,
+      serverName: cfg.serverName,
+    };
   }
 }

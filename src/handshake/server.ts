@@ -1,4 +1,4 @@
-import { timingSafeEqual, type X509Certificate } from 'node:crypto';
+import { timingSafeEqual, X509Certificate } from 'node:crypto';
 import { verifyPeerCertificate } from '../cert/verify.js';
 import { type GroupName, generateKeyShare, groupId, type KeyShare } from '../crypto/key-exchange.js';
 import {
@@ -16,8 +16,9 @@ import {
   signWithScheme,
   verifyWithScheme,
 } from '../crypto/signature.js';
-import { type CipherSuite, usesCertificate, usesEcdhe, usesPsk } from '../crypto/suites.js';
+import { type CipherSuite, suiteById, usesCertificate, usesEcdhe, usesPsk } from '../crypto/suites.js';
 import type { ServerPsk } from '../engine/config.js';
+import type { SessionState } from '../engine/resumption.js';
 import { HandshakeFailure } from '../errors.js';
 import { decodeCertificate, encodeCertificate } from '../wire/certificate.js';
 import { ClientCertificateType, encodeCertificateRequest } from '../wire/certificate-request.js';
@@ -50,6 +51,7 @@ import {
   findExtension,
 } from '../wire/extensions.js';
 import { decodeFinished, encodeFinished } from '../wire/finished.js';
+import { encodeNewSessionTicket } from '../wire/new-session-ticket.js';
 import { encodeServerHello } from '../wire/server-hello.js';
 import { encodeServerHelloDone } from '../wire/server-hello-done.js';
 import {
@@ -87,7 +89,7 @@ export class ServerHandshake implements HandshakeRole {
   private hello!: ClientHello;
   private suite!: CipherSuite;
   private serverRandom!: Buffer;
-  private sessionId = Buffer.alloc(0);
+  private sessionId: Buffer = Buffer.alloc(0);
   private extendedMasterSecret = false;
   private share?: KeyShare;
   private signatureScheme?: SignatureSchemeName;
@@ -97,6 +99,8 @@ export class ServerHandshake implements HandshakeRole {
   private srtpProfile?: number;
   private srtpMki?: Buffer;
   private alpnProtocol?: string;
+  private resumed = false;
+  private issueTicket = false;
 
   constructor(private readonly host: HandshakeHost) {}
 
@@ -235,7 +239,13 @@ export class ServerHandshake implements HandshakeRole {
       // RFC 7627 §5.2: a server that requires EMS aborts the handshake.
       throw new HandshakeFailure('handshake_failure', 'client did not offer extended_master_secret');
     }
-    this.suite = this.chooseSuite(clientGroups, clientSchemes);
+    const ticketExt = findExtension(ext, ExtensionType.session_ticket);
+    // RFC 5077 §3.2: answer a client that supports tickets with an empty session_ticket and a ticket.
+    this.issueTicket = ticketExt !== undefined && cfg.ticketKeyring !== undefined;
+    const resumable = this.findResumableSession(ch, ticketExt);
+    this.suite = resumable
+      ? suiteById(resumable.cipherSuite)!
+      : this.chooseSuite(clientGroups, clientSchemes);
     const suite = this.suite;
     this.serverRandom = cfg.random(32);
 
@@ -246,40 +256,17 @@ export class ServerHandshake implements HandshakeRole {
     if (this.extendedMasterSecret) {
       extensions.push({ type: ExtensionType.extended_master_secret, data: encodeEmptyExtension() });
     }
-    if (pointFormatsExt && usesEcdhe(suite)) {
+    if (pointFormatsExt && usesEcdhe(suite) && !resumable) {
       extensions.push({ type: ExtensionType.ec_point_formats, data: encodeEcPointFormats([0]) });
     }
-    const srtpExt = findExtension(ext, ExtensionType.use_srtp);
-    if (srtpExt && cfg.srtpProfiles?.length) {
-      const offer = decodeOrFail('use_srtp', () => decodeUseSrtp(srtpExt));
-      // RFC 5764 §4.1.1: the server picks by its own preference among the client's profiles; without
-      // a common one it proceeds without SRTP. The client's MKI is echoed.
-      const chosen = cfg.srtpProfiles.map(srtpProfileByName).find((p) => offer.profiles.includes(p.id));
-      if (chosen) {
-        this.srtpProfile = chosen.id;
-        this.srtpMki = offer.mki;
-        extensions.push({
-          type: ExtensionType.use_srtp,
-          data: encodeUseSrtp({ profiles: [chosen.id], mki: offer.mki }),
-        });
-      }
+    if (this.issueTicket) extensions.push({ type: ExtensionType.session_ticket, data: Buffer.alloc(0) });
+    extensions.push(...this.negotiateSrtpAndAlpn(ext));
+    if (resumable) {
+      this.resume(resumable, extensions);
+      return;
     }
-    const alpnExt = findExtension(ext, ExtensionType.application_layer_protocol_negotiation);
-    if (alpnExt && cfg.alpn?.length) {
-      const offered = decodeOrFail('application_layer_protocol_negotiation', () => decodeAlpn(alpnExt));
-      const chosen = cfg.alpn.find((a) => offered.includes(a));
-      // RFC 7301 §3.2: no protocol in common is fatal, with no_application_protocol.
-      if (!chosen)
-        throw new HandshakeFailure(
-          'no_application_protocol',
-          `no ALPN protocol in common (client offers ${offered.join(', ')})`,
-        );
-      this.alpnProtocol = chosen;
-      extensions.push({
-        type: ExtensionType.application_layer_protocol_negotiation,
-        data: encodeAlpn([chosen]),
-      });
-    }
+    // A fresh session gets an ID when we keep a cache (RFC 5246 §7.4.1.3).
+    if (cfg.sessionCache) this.sessionId = cfg.random(32);
     const host = this.host;
     host.queueMessage(
       HandshakeType.server_hello,
@@ -346,6 +333,142 @@ export class ServerHandshake implements HandshakeRole {
     this.state = wantClientCert ? 'wait_client_certificate' : 'wait_client_key_exchange';
   }
 
+  /** use_srtp (RFC 5764 §4.1.1) and ALPN (RFC 7301 §3.2), negotiated afresh even on resumption. */
+  private negotiateSrtpAndAlpn(ext: Extension[] | undefined): Extension[] {
+    const cfg = this.host.config;
+    const out: Extension[] = [];
+    const srtpExt = findExtension(ext, ExtensionType.use_srtp);
+    if (srtpExt && cfg.srtpProfiles?.length) {
+      const offer = decodeOrFail('use_srtp', () => decodeUseSrtp(srtpExt));
+      // The server picks by its own preference among the client's profiles; without a common one
+      // it proceeds without SRTP. The client's MKI is echoed.
+      const chosen = cfg.srtpProfiles.map(srtpProfileByName).find((p) => offer.profiles.includes(p.id));
+      if (chosen) {
+        this.srtpProfile = chosen.id;
+        this.srtpMki = offer.mki;
+        out.push({
+          type: ExtensionType.use_srtp,
+          data: encodeUseSrtp({ profiles: [chosen.id], mki: offer.mki }),
+        });
+      }
+    }
+    const alpnExt = findExtension(ext, ExtensionType.application_layer_protocol_negotiation);
+    if (alpnExt && cfg.alpn?.length) {
+      const offered = decodeOrFail('application_layer_protocol_negotiation', () => decodeAlpn(alpnExt));
+      const chosen = cfg.alpn.find((a) => offered.includes(a));
+      // No protocol in common is fatal, with no_application_protocol.
+      if (!chosen) {
+        throw new HandshakeFailure(
+          'no_application_protocol',
+          `no ALPN protocol in common (client offers ${offered.join(', ')})`,
+        );
+      }
+      this.alpnProtocol = chosen;
+      out.push({ type: ExtensionType.application_layer_protocol_negotiation, data: encodeAlpn([chosen]) });
+    }
+    return out;
+  }
+
+  /**
+   * A session the client may resume: from its ticket (RFC 5077 §3.1) or our cache by session ID
+   * (RFC 5246 §7.4.1.2). Anything unusable (unknown, expired, tampered, retired key, suite no longer
+   * offered) gives undefined: a full handshake, transparently.
+   */
+  private findResumableSession(ch: ClientHello, ticket: Buffer | undefined): SessionState | undefined {
+    const cfg = this.host.config;
+    const wall = cfg.wallClock?.() ?? 0;
+    let state: SessionState | undefined;
+    if (ticket && ticket.length > 0 && cfg.ticketKeyring) state = cfg.ticketKeyring.open(ticket, wall);
+    if (!state && ch.sessionId.length > 0 && cfg.sessionCache)
+      state = cfg.sessionCache.lookup(ch.sessionId, wall);
+    if (!state) return undefined;
+    if (!ch.cipherSuites.includes(state.cipherSuite) || !cfg.suites.some((s) => s.id === state.cipherSuite)) {
+      return undefined;
+    }
+    // RFC 7627 §5.3: a session made with EMS is never resumed without it (abort), and one made without
+    // it is not resumed by a client that now offers it (full handshake instead).
+    if (state.extendedMasterSecret && !this.extendedMasterSecret) {
+      throw new HandshakeFailure(
+        'handshake_failure',
+        'resumption of an extended-master-secret session without the extension',
+      );
+    }
+    if (!state.extendedMasterSecret && this.extendedMasterSecret) return undefined;
+    // A session without a client certificate does not satisfy a server that now requires one.
+    if (
+      cfg.clientCertificate === 'require' &&
+      usesCertificate(suiteById(state.cipherSuite)!) &&
+      !state.peerCertificate
+    ) {
+      return undefined;
+    }
+    return state;
+  }
+
+  /** The abbreviated handshake (RFC 5246 §7.3): ServerHello, [NewSessionTicket], ChangeCipherSpec, Finished. */
+  private resume(state: SessionState, extensions: Extension[]): void {
+    const host = this.host;
+    const suite = this.suite;
+    this.resumed = true;
+    // Echo the client's session ID: for a ticket, that is how the client learns it was accepted (RFC 5077 §3.4).
+    this.sessionId = Buffer.from(this.hello.sessionId);
+    if (state.pskIdentity) this.pskIdentity = state.pskIdentity;
+    if (state.peerCertificate) this.clientCertificate = new X509Certificate(state.peerCertificate);
+    host.queueMessage(
+      HandshakeType.server_hello,
+      encodeServerHello({
+        serverVersion: ProtocolVersion.DTLS1_2,
+        random: this.serverRandom,
+        sessionId: this.sessionId,
+        cipherSuite: suite.id,
+        compressionMethod: 0,
+        extensions,
+      }),
+    );
+    this.result = this.negotiatedWith(state.masterSecret);
+    host.installKeys(this.result);
+    if (this.issueTicket) this.queueNewSessionTicket(state);
+    host.queueChangeCipherSpec();
+    const t = host.transcript;
+    const verifyData = computeVerifyData(
+      suite.prfHash,
+      state.masterSecret,
+      'server finished',
+      t.hash(suite.prfHash),
+    );
+    host.queueMessage(HandshakeType.finished, encodeFinished({ verifyData }));
+    host.sendFlight(4, false);
+    this.state = 'wait_change_cipher_spec';
+  }
+
+  private queueNewSessionTicket(state: SessionState): void {
+    const cfg = this.host.config;
+    const keyring = cfg.ticketKeyring!;
+    const ticket = keyring.seal(state, cfg.wallClock?.() ?? 0);
+    this.host.queueMessage(
+      HandshakeType.new_session_ticket,
+      encodeNewSessionTicket({ ticketLifetimeHint: Math.floor(keyring.lifetimeMs / 1000), ticket }),
+    );
+  }
+
+  private negotiatedWith(masterSecret: Buffer): Negotiated {
+    return {
+      suite: this.suite,
+      clientRandom: this.hello.random,
+      serverRandom: this.serverRandom,
+      sessionId: this.sessionId,
+      masterSecret,
+      extendedMasterSecret: this.extendedMasterSecret,
+      group: this.share?.group,
+      signatureScheme: this.signatureScheme,
+      peerCertificate: this.clientCertificate,
+      pskIdentity: this.pskIdentity,
+      srtpProfile: this.srtpProfile,
+      srtpMki: this.srtpMki,
+      alpnProtocol: this.alpnProtocol,
+    };
+  }
+
   private onCertificate(msg: HandshakeMessage): void {
     const cert = decodeOrFail('Certificate', () => decodeCertificate(msg.body));
     const cfg = this.host.config;
@@ -410,21 +533,7 @@ export class ServerHandshake implements HandshakeRole {
     const masterSecret = this.extendedMasterSecret
       ? computeExtendedMasterSecret(suite.prfHash, preMaster, sessionHash)
       : computeMasterSecret(suite.prfHash, preMaster, this.hello.random, this.serverRandom);
-    this.result = {
-      suite,
-      clientRandom: this.hello.random,
-      serverRandom: this.serverRandom,
-      sessionId: this.sessionId,
-      masterSecret,
-      extendedMasterSecret: this.extendedMasterSecret,
-      group: this.share?.group,
-      signatureScheme: this.signatureScheme,
-      peerCertificate: this.clientCertificate,
-      pskIdentity: this.pskIdentity,
-      srtpProfile: this.srtpProfile,
-      srtpMki: this.srtpMki,
-      alpnProtocol: this.alpnProtocol,
-    };
+    this.result = this.negotiatedWith(masterSecret);
     this.host.installKeys(this.result);
     this.state = this.clientCertificate ? 'wait_certificate_verify' : 'wait_change_cipher_spec';
   }
@@ -448,7 +557,11 @@ export class ServerHandshake implements HandshakeRole {
     this.state = 'wait_change_cipher_spec';
   }
 
-  /** Flight 6, the final one: no timer, resent only when the client resends flight 5. */
+  /**
+   * The client's Finished. After a full handshake we answer with flight 6, the final one: no timer,
+   * resent only when the client resends flight 5. After an abbreviated one the client's flight was
+   * the final one, and we are done.
+   */
   private onFinished(msg: HandshakeMessage): void {
     const n = this.result!;
     const fin = decodeOrFail('Finished', () => decodeFinished(msg.body));
@@ -463,15 +576,28 @@ export class ServerHandshake implements HandshakeRole {
       throw new HandshakeFailure('decrypt_error', 'client Finished verify_data does not match');
     }
     t.add(msg.msgType, msg.messageSeq, msg.body);
-    this.host.queueChangeCipherSpec();
-    const verifyData = computeVerifyData(
-      n.suite.prfHash,
-      n.masterSecret,
-      'server finished',
-      t.hash(n.suite.prfHash),
-    );
-    this.host.queueMessage(HandshakeType.finished, encodeFinished({ verifyData }));
-    this.host.sendFlight(6, true);
+    if (!this.resumed) {
+      const cfg = this.host.config;
+      const state: SessionState = {
+        cipherSuite: n.suite.id,
+        masterSecret: n.masterSecret,
+        extendedMasterSecret: n.extendedMasterSecret,
+        createdAt: cfg.wallClock?.() ?? 0,
+        peerCertificate: this.clientCertificate?.raw,
+        pskIdentity: this.pskIdentity,
+      };
+      if (cfg.sessionCache && this.sessionId.length > 0) cfg.sessionCache.store(this.sessionId, state);
+      if (this.issueTicket) this.queueNewSessionTicket(state);
+      this.host.queueChangeCipherSpec();
+      const verifyData = computeVerifyData(
+        n.suite.prfHash,
+        n.masterSecret,
+        'server finished',
+        t.hash(n.suite.prfHash),
+      );
+      this.host.queueMessage(HandshakeType.finished, encodeFinished({ verifyData }));
+      this.host.sendFlight(6, true);
+    }
     this.state = 'done';
     this.host.established({
       protocol: 'DTLSv1.2',
@@ -480,7 +606,7 @@ export class ServerHandshake implements HandshakeRole {
       group: n.group,
       signatureScheme: n.signatureScheme,
       extendedMasterSecret: n.extendedMasterSecret,
-      resumed: false,
+      resumed: this.resumed,
       peerCertificate: n.peerCertificate,
       pskIdentity: n.pskIdentity?.toString('utf8'),
       srtpProfile: n.srtpProfile === undefined ? undefined : srtpProfileById(n.srtpProfile)?.name,

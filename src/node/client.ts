@@ -3,6 +3,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { DtlsConnection } from '../engine/connection.js';
 import type { DtlsEvent } from '../engine/events.js';
+import type { ClientSession } from '../engine/resumption.js';
 import { DtlsError } from '../errors.js';
 import { type ClientPsk, type CommonOptions, engineConfigFrom } from './options.js';
 import { DtlsSocket, monotonicNow, type SocketCarrier } from './socket.js';
@@ -22,6 +23,10 @@ export interface ConnectOptions extends CommonOptions {
   onKeylog?: (line: Buffer) => void;
   /** Every raw engine event, from the first flight on (handshake traces for ladders and --trace). */
   onEngineEvent?: (e: DtlsEvent) => void;
+  /** A session from an earlier connection's `session` event or getSession(): resume it if the server agrees. */
+  session?: ClientSession;
+  /** Ask the server for a session ticket (RFC 5077); default true. */
+  requestTicket?: boolean;
 }
 
 /**
@@ -53,7 +58,17 @@ export async function connect(options: ConnectOptions): Promise<DtlsSocket> {
   });
   await new Promise<void>((resolve) => udp.connect(options.port, address, resolve));
 
-  const connection = DtlsConnection.client({ ...base, serverName, psk: options.psk }, monotonicNow());
+  const connection = DtlsConnection.client(
+    {
+      ...base,
+      serverName,
+      psk: options.psk,
+      session: options.session,
+      requestTicket: options.requestTicket,
+      wallClock: () => Date.now(),
+    },
+    monotonicNow(),
+  );
   let timer: NodeJS.Timeout | undefined;
   let socket: DtlsSocket | undefined;
   let settle: { resolve: (s: DtlsSocket) => void; reject: (e: unknown) => void } | undefined;

@@ -2,6 +2,7 @@ import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import type { DtlsConnection } from '../engine/connection.js';
+import type { SessionCacheOptions, TicketOptions } from '../engine/resumption.js';
 import { DtlsServerEndpoint, type PeerAddress, type ServerLimits } from '../engine/server-endpoint.js';
 import { DtlsError } from '../errors.js';
 import { type CommonOptions, engineConfigFrom, type ServerPsk } from './options.js';
@@ -21,6 +22,10 @@ export interface ServerOptions extends CommonOptions {
   /** Established peers silent this long are dropped (ms, default 300,000). */
   idleTimeout?: number;
   limits?: Partial<ServerLimits>;
+  /** Resumption by session ID (RFC 5246 §7.3): on unless false; options bound its size and lifetime. */
+  sessionCache?: SessionCacheOptions | false;
+  /** Session tickets (RFC 5077): on unless false; give the same `secret` to every server process. */
+  tickets?: TicketOptions | false;
 }
 
 /**
@@ -61,6 +66,9 @@ export class DtlsServer extends EventEmitter {
       cookies: options.cookies,
       cookieSecret: options.cookieSecret,
       cookieClock: options.cookieSecret ? () => Date.now() : undefined,
+      sessionCache: options.sessionCache,
+      tickets: options.tickets,
+      wallClock: () => Date.now(),
       serverLimits: {
         ...options.limits,
         ...(options.idleTimeout ? { idleTimeoutMs: options.idleTimeout } : {}),

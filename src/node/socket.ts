@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { suiteByName } from '../crypto/suites.js';
 import type { DtlsConnection } from '../engine/connection.js';
 import type { ConnectionInfo, DtlsEvent } from '../engine/events.js';
+import type { ClientSession } from '../engine/resumption.js';
 import { DtlsError } from '../errors.js';
 import type { SrtpKeys } from '../handshake/srtp.js';
 
@@ -37,6 +38,7 @@ export class DtlsSocket extends EventEmitter {
   private backlog: Buffer[] | undefined;
   private waiters: { resolve: (r: IteratorResult<Buffer>) => void; reject: (e: unknown) => void }[] = [];
   private failure: DtlsError | undefined;
+  private session: ClientSession | undefined;
 
   constructor(
     readonly connection: DtlsConnection,
@@ -101,6 +103,16 @@ export class DtlsSocket extends EventEmitter {
     return this.connection.getSrtpKeys();
   }
 
+  /** Client: the session to pass as connect({ session }) later (serialize with serializeSession). */
+  getSession(): ClientSession | undefined {
+    return this.session;
+  }
+
+  /** True when this association came from an abbreviated handshake (a resumed session). */
+  isResumed(): boolean {
+    return this.info?.resumed ?? false;
+  }
+
   /** The ALPN protocol the peers agreed on, if any. */
   get alpnProtocol(): string | undefined {
     return this.info?.alpnProtocol;
@@ -122,6 +134,10 @@ export class DtlsSocket extends EventEmitter {
         return;
       case 'keylog':
         this.emit('keylog', Buffer.from(`${e.line}\n`));
+        return;
+      case 'session':
+        this.session = e.session;
+        this.emit('session', e.session);
         return;
       case 'alert':
         this.emit('alert', e.description);

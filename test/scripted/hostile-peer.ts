@@ -709,7 +709,10 @@ export interface FuzzFinding {
   scenario: string;
   role: Role;
   step: number;
-  /** 'escaped' (an exception out of handleDatagram/handleTimeout), 'internal' (the engine caught a bug of its own) or 'slow'. */
+  /**
+   * 'escaped': an exception out of handleDatagram/handleTimeout; 'internal': the engine's catch-all
+   * caught a bug of its own; 'slow': one input took longer than `slowMs`.
+   */
   kind: 'escaped' | 'internal' | 'slow';
   error: string;
   input: string;
@@ -923,7 +926,7 @@ export async function fuzzEngine(opts: FuzzOptions): Promise<FuzzReport> {
   return report;
 }
 
-/** The engine's catch-all turned an exception of its own into internal_error: a bug, even though contained. */
+/** The engine's catch-all turned an exception of its own into internal_error: a contained bug. */
 function internalFailure(p: ScriptedPeer): string | undefined {
   const f = p.failure;
   if (f?.code === 'internal_error' && !f.alertReceived && f.message.startsWith('internal error'))
@@ -1012,7 +1015,10 @@ export async function fuzzEndpoint(opts: FuzzOptions): Promise<FuzzReport> {
       const t0 = performance.now();
       try {
         endpoint.handleDatagram(input, peer, now);
-        if (rand() < 0.1) endpoint.handleTimeout((now += 1000));
+        if (rand() < 0.1) {
+          now += 1000;
+          endpoint.handleTimeout(now);
+        }
         while (endpoint.pollTransmit());
         while (endpoint.pollEvent());
       } catch (e) {

@@ -86,7 +86,7 @@ test('a rebooted client from the same address: cookie exchange, new handshake, o
   assert.equal(h.endpoint.stats.helloVerifyRequestsSent, 1);
   received(first);
 
-  // A late copy of the ClientHello that started this association is not a reboot.
+  // The client reboots: its fresh ClientHello (no cookie) gets only a HelloVerifyRequest.
   const rebooted = DtlsConnection.client(c.clientConfig, h.now);
   const hello = rebooted.pollTransmit()!;
   h.endpoint.handleDatagram(hello, PEER, h.now);
