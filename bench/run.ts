@@ -87,10 +87,12 @@ function startWorker(name: string, params: Record<string, unknown>): Child {
     proc.on('close', (code, signal) => {
       clearTimeout(timer);
       if (figures) resolve(figures);
-      else
-        resolve({
-          [`${name}.error`]: `exit ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`,
-        });
+      else {
+        // The line naming the error says more than the stack's tail.
+        const lines = stderr.trim().split('\n');
+        const why = lines.find((l) => /Error|error:/.test(l)) ?? lines.at(-1) ?? '';
+        resolve({ [`${name}.error`]: `exit ${code ?? signal}: ${why.trim().slice(0, 200)}` });
+      }
     });
   });
   return { proc, result, onLine: (f) => listeners.push(f) };

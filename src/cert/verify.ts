@@ -40,6 +40,13 @@ export function verifyPeerCertificate(chainDer: Buffer[], opts: PeerVerification
     }
   });
   const leaf = chain[0]!;
+  try {
+    // node parses the certificate lazily: a key it cannot decode only shows when first used, and the
+    // handshake uses it next (signature checks), so reject it here with the alert it deserves.
+    void leaf.publicKey;
+  } catch {
+    throw new HandshakeFailure('bad_certificate', "the certificate's public key cannot be decoded");
+  }
 
   // Explicit pins are checked even in insecure mode: a configured fingerprint is a stronger statement
   // than a blanket "don't validate". A pin match is the whole authentication in WebRTC (RFC 8827 §6.5),

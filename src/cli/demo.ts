@@ -4,6 +4,7 @@ import { generateCertificate } from '../cert/generate.js';
 import type { DtlsEvent, HandshakeTrace } from '../engine/events.js';
 import { connect } from '../node/client.js';
 import { createServer } from '../node/server.js';
+import type { DtlsSocket } from '../node/socket.js';
 import { ContentType, HandshakeType } from '../wire/constants.js';
 import { type CliIo, describe, errorLine, intArg } from './common.js';
 
@@ -19,6 +20,7 @@ interface Row {
 const PRETTY: Record<string, string> = {
   client_hello: 'ClientHello',
   hello_verify_request: 'HelloVerifyRequest',
+  new_session_ticket: 'NewSessionTicket',
   server_hello: 'ServerHello',
   certificate: 'Certificate',
   server_key_exchange: 'ServerKeyExchange',
@@ -41,13 +43,8 @@ const WHY: Record<string, string> = {
   client_key_exchange: "client's ephemeral ECDH public key",
   change_cipher_spec: 'switch to the new keys (epoch 0 -> 1)',
   finished: 'MAC of the whole transcript, first record under the new keys',
+  new_session_ticket: 'the session, sealed by the server, for the client to keep (RFC 5077)',
 };
-
-function serverFlight(message: string): number | undefined {
-  if (message === 'hello_verify_request') return 2;
-  if (message === 'change_cipher_spec' || message === 'finished') return 6;
-  return 4;
-}
 
 function renderLadder(rows: Row[], io: CliIo): void {
   const W = 46;
@@ -92,11 +89,93 @@ function traceText(tr: HandshakeTrace): string {
   return parts.join(' ');
 }
 
+/** Records the client's view of one handshake, numbering flights by who is speaking. */
+class LadderRecorder {
+  readonly rows: Row[] = [];
+  private flight = 0;
+  private lastDirection: string | undefined;
+  readonly start = performance.now();
+
+  onEvent = (e: DtlsEvent): void => {
+    if (e.type !== 'handshake') return;
+    const tr = e.trace;
+    if (tr.direction !== this.lastDirection && !tr.retransmission) {
+      this.flight++;
+      this.lastDirection = tr.direction;
+    }
+    this.rows.push({
+      t: performance.now() - this.start,
+      kind: tr.direction,
+      text: traceText(tr),
+      flight: this.flight,
+      note: tr.retransmission ? 'retransmitted: the timer expired, or the peer resent its flight' : undefined,
+    });
+  };
+
+  lost(text: string): void {
+    this.rows.push({ t: performance.now() - this.start, kind: 'lost', text });
+  }
+
+  /** Round trips the client waited for: one per flight it received. */
+  get roundTrips(): number {
+    return new Set(this.rows.filter((r) => r.kind === 'received').map((r) => r.flight)).size;
+  }
+}
+
+/**
+ * A relay standing in for the network between client and server. It can lose the first datagram
+ * carrying a ServerHello, so the client's retransmission timer (RFC 6347 §4.2.4) has to fire.
+ */
+async function startRelay(
+  serverPort: number,
+): Promise<{ port: number; loseNextServerHello(r: LadderRecorder): void; close(): void }> {
+  const relay = dgram.createSocket('udp4');
+  let clientAddr: { port: number; address: string } | undefined;
+  let loseFor: LadderRecorder | undefined;
+  relay.on('message', (msg, rinfo) => {
+    if (rinfo.port !== serverPort) {
+      clientAddr = rinfo;
+      relay.send(msg, serverPort, '127.0.0.1');
+      return;
+    }
+    const isServerHello = msg[0] === ContentType.handshake && msg[13] === HandshakeType.server_hello;
+    if (isServerHello && loseFor) {
+      loseFor.lost(`a ${msg.length}-byte datagram of the server's flight is lost`);
+      loseFor = undefined;
+      return;
+    }
+    if (clientAddr) relay.send(msg, clientAddr.port, clientAddr.address);
+  });
+  await new Promise<void>((resolve) => relay.bind(0, '127.0.0.1', resolve));
+  return {
+    port: relay.address().port,
+    loseNextServerHello: (r) => {
+      loseFor = r;
+    },
+    close: () => relay.close(),
+  };
+}
+
+async function echoOnce(socket: DtlsSocket, text: string): Promise<string> {
+  const reply = new Promise<Buffer>((resolve) => socket.once('message', resolve));
+  socket.send(text);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<Buffer>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('no echo within 2 s')), 2000);
+  });
+  try {
+    return (await Promise.race([reply, timeout])).toString();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * `tsdtls demo`: a server and a client on loopback, with a relay between them that loses one
  * datagram so the retransmission timer shows. The server certificate is pinned by fingerprint, the
- * server's MTU is small enough to fragment its Certificate. Prints the handshake as a ladder seen
- * from the client, the negotiated parameters, then exchanges a few messages.
+ * server's MTU is small enough to fragment its Certificate. Three handshakes, each drawn as a ladder
+ * seen from the client: a full one, a resumed one (the session ticket from the first), and a PSK one
+ * with CoAP's suite. Then a few messages.
  */
 export async function runDemo(argv: string[], io: CliIo): Promise<number> {
   const { values: v } = parseArgs({
@@ -106,69 +185,40 @@ export async function runDemo(argv: string[], io: CliIo): Promise<number> {
   });
   const mtu = intArg(v.mtu, '--mtu', 200, 1500)!;
   const out = (s = '') => io.stdout.write(`${s}\n`);
-  out('tsdtls demo: a DTLS 1.2 handshake over UDP on 127.0.0.1, drawn flight by flight.');
+  out('tsdtls demo: DTLS 1.2 handshakes over UDP on 127.0.0.1, drawn flight by flight (client on the left).');
   const cert = await generateCertificate({ keyType: 'ecdsa-p256', commonName: 'tsdtls-demo' });
-  out(`server certificate: ECDSA P-256, self-signed, pinned by the client as`);
+  out('server certificate: ECDSA P-256, self-signed, pinned by the client as');
   out(`  ${cert.fingerprint}`);
-
-  const server = createServer({ cert: cert.cert, key: cert.key, mtu }, (s) => {
-    s.on('message', (m: Buffer) => s.send(Buffer.concat([Buffer.from('echo: '), m])));
-  });
+  const pskKey = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
+  const server = createServer(
+    {
+      cert: cert.cert,
+      key: cert.key,
+      mtu,
+      psk: { hint: 'demo-gateway', lookup: (id) => (id.toString() === 'sensor-17' ? pskKey : undefined) },
+    },
+    (s) => s.on('message', (m: Buffer) => s.send(Buffer.concat([Buffer.from('echo: '), m]))),
+  );
   const { port: serverPort } = await server.listen(0, '127.0.0.1');
-
-  // A relay standing in for the network: it drops the first datagram that carries the ServerHello,
-  // so the client's retransmission timer (RFC 6347 §4.2.4) has to fire.
-  const start = performance.now();
-  const rows: Row[] = [];
-  const relay = dgram.createSocket('udp4');
-  let clientAddr: { port: number; address: string } | undefined;
-  let dropped = false;
-  relay.on('message', (msg, rinfo) => {
-    if (rinfo.port !== serverPort) {
-      clientAddr = rinfo;
-      relay.send(msg, serverPort, '127.0.0.1');
-      return;
-    }
-    const isServerHello = msg[0] === ContentType.handshake && msg[13] === HandshakeType.server_hello;
-    if (isServerHello && !dropped && !v['no-loss']) {
-      dropped = true;
-      rows.push({
-        t: performance.now() - start,
-        kind: 'lost',
-        text: `a ${msg.length}-byte datagram of flight 4 is lost`,
-      });
-      return;
-    }
-    if (clientAddr) relay.send(msg, clientAddr.port, clientAddr.address);
-  });
-  await new Promise<void>((resolve) => relay.bind(0, '127.0.0.1', resolve));
-  const relayPort = relay.address().port;
-
-  const onEvent = (e: DtlsEvent) => {
-    if (e.type !== 'handshake') return;
-    const tr = e.trace;
-    rows.push({
-      t: performance.now() - start,
-      kind: tr.direction,
-      text: traceText(tr),
-      flight: tr.direction === 'sent' ? tr.flight : serverFlight(tr.message),
-      note: tr.retransmission ? 'retransmitted: the timer expired, or the peer resent its flight' : undefined,
-    });
-  };
+  const relay = await startRelay(serverPort);
   let code = 0;
   try {
+    // 1. Full handshake, with one datagram lost on the way.
+    out();
+    out('1. Full handshake: cookie exchange, certificate, ECDHE key exchange (RFC 6347 §4.2.4 flights 1-6)');
+    const full = new LadderRecorder();
+    if (!v['no-loss']) relay.loseNextServerHello(full);
     const socket = await connect({
       host: '127.0.0.1',
-      port: relayPort,
+      port: relay.port,
       fingerprint: cert.fingerprint,
       initialRetransmitTimeout: 500,
-      onEngineEvent: onEvent,
+      onEngineEvent: full.onEvent,
     });
-    const elapsed = performance.now() - start;
+    const fullMs = performance.now() - full.start;
+    renderLadder(full.rows, io);
     out();
-    renderLadder(rows, io);
-    out();
-    out(`established in ${elapsed.toFixed(1)} ms: ${describe(socket.info!)}`);
+    out(`established in ${fullMs.toFixed(1)} ms, ${full.roundTrips} round trips: ${describe(socket.info!)}`);
     out(
       `  server certificate ${socket.getPeerCertificate()?.subject.replace(/\n/g, ', ')} matched the pinned fingerprint`,
     );
@@ -179,16 +229,63 @@ export async function runDemo(argv: string[], io: CliIo): Promise<number> {
     out();
     out('application data (each send is one record in one datagram, epoch 1):');
     for (const text of ['hello', 'datagrams keep their boundaries', 'goodbye']) {
-      const reply = new Promise<Buffer>((resolve) => socket.once('message', resolve));
-      socket.send(text);
-      const timeout = new Promise<Buffer>((_, reject) =>
-        setTimeout(() => reject(new Error('no echo within 2 s')), 2000),
+      out(
+        `  client -> server: ${JSON.stringify(text)}   server -> client: ${JSON.stringify(await echoOnce(socket, text))}`,
       );
-      const r = await Promise.race([reply, timeout]);
-      out(`  client -> server: ${JSON.stringify(text)}   server -> client: ${JSON.stringify(r.toString())}`);
     }
+    const session = socket.getSession();
     await socket.close();
     out('closed with close_notify (RFC 5246 §7.2.1).');
+
+    // 2. Resumed handshake from the ticket the server gave.
+    out();
+    out(
+      '2. Resumed handshake: the session ticket from (1) skips the certificate and the key exchange (RFC 5077)',
+    );
+    const resumedLadder = new LadderRecorder();
+    const resumed = await connect({
+      host: '127.0.0.1',
+      port: relay.port,
+      fingerprint: cert.fingerprint,
+      session,
+      onEngineEvent: resumedLadder.onEvent,
+    });
+    const resumedMs = performance.now() - resumedLadder.start;
+    renderLadder(resumedLadder.rows, io);
+    out();
+    out(
+      `established in ${resumedMs.toFixed(1)} ms, ${resumedLadder.roundTrips} round trips: ${describe(resumed.info!)}`,
+    );
+    out(
+      `  full handshake ${fullMs.toFixed(1)} ms (one loss included) / ${full.roundTrips} round trips; resumed ${resumedMs.toFixed(1)} ms / ${resumedLadder.roundTrips} round trips, no public-key operation`,
+    );
+    out(
+      `  client -> server: "again"   server -> client: ${JSON.stringify(await echoOnce(resumed, 'again'))}`,
+    );
+    await resumed.close();
+
+    // 3. PSK, as a CoAP device would do it.
+    out();
+    out("3. PSK handshake: CoAP's mandatory suite TLS_PSK_WITH_AES_128_CCM_8 (RFC 7252 §9.1.3.1, RFC 4279)");
+    const pskLadder = new LadderRecorder();
+    const psk = await connect({
+      host: '127.0.0.1',
+      port: relay.port,
+      psk: (hint) => {
+        out(
+          `  server identity hint: ${JSON.stringify(hint?.toString())}; the device answers with identity "sensor-17"`,
+        );
+        return { identity: 'sensor-17', key: pskKey };
+      },
+      cipherSuites: ['TLS_PSK_WITH_AES_128_CCM_8'],
+      onEngineEvent: pskLadder.onEvent,
+    });
+    renderLadder(pskLadder.rows, io);
+    out();
+    out(`established in ${(performance.now() - pskLadder.start).toFixed(1)} ms: ${describe(psk.info!)}`);
+    out(`  client -> server: "23.5 C"   server -> client: ${JSON.stringify(await echoOnce(psk, '23.5 C'))}`);
+    await psk.close();
+    out('closed with close_notify.');
   } catch (e) {
     io.stderr.write(`${errorLine(e)}\n`);
     code = 1;

@@ -419,7 +419,12 @@ export class DtlsConnection implements HandshakeHost {
       return;
     }
     for (const f of fragments) {
-      if (this.phase !== 'handshaking' && f.messageSeq >= this.reassembler.expectedSeq) {
+      const renegotiation =
+        rec.epoch > 0 &&
+        (f.msgType === HandshakeType.hello_request || f.msgType === HandshakeType.client_hello);
+      // After the handshake a new one starts again at message_seq 0 (RFC 6347 §4.2.2), so a
+      // renegotiation attempt is told apart by type, not by number.
+      if (this.phase !== 'handshaking' && (renegotiation || f.messageSeq >= this.reassembler.expectedSeq)) {
         this.handlePostHandshakeMessage(f, rec.epoch);
         continue;
       }
