@@ -27,6 +27,8 @@ export interface ConnectOptions extends CommonOptions {
   session?: ClientSession;
   /** Ask the server for a session ticket (RFC 5077); default true. */
   requestTicket?: boolean;
+  /** Every UDP datagram as it passes, both ways (for live traces such as the CLI's --trace). */
+  onDatagram?: (direction: 'in' | 'out', data: Buffer) => void;
 }
 
 /**
@@ -86,6 +88,7 @@ export async function connect(options: ConnectOptions): Promise<DtlsSocket> {
     },
     flush(c) {
       for (let d = c.pollTransmit(); d; d = c.pollTransmit()) {
+        options.onDatagram?.('out', d);
         udp.send(d, (err) => {
           if (err && socket && !socket.closed)
             socket.emit('error', new DtlsError('socket_error', err.message, { cause: err }));
@@ -132,6 +135,7 @@ export async function connect(options: ConnectOptions): Promise<DtlsSocket> {
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
   udp.on('message', (msg) => {
+    options.onDatagram?.('in', msg);
     connection.handleDatagram(msg, monotonicNow());
     carrier.flush(connection);
   });

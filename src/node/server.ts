@@ -34,7 +34,8 @@ export interface ServerOptions extends CommonOptions {
  *
  * Events: `connection` (DtlsSocket), `listening`, `peerError` (DtlsError, PeerAddress) for handshakes
  * that failed, `keylog` (Buffer line, PeerAddress), `engineEvent` (DtlsEvent, PeerAddress: every raw
- * engine event, handshake traces included), `error`, `close`.
+ * engine event, handshake traces included), `datagram` ('in' | 'out', Buffer, PeerAddress: every UDP
+ * datagram, for live traces), `error`, `close`.
  */
 export class DtlsServer extends EventEmitter {
   private readonly endpoint: DtlsServerEndpoint;
@@ -154,6 +155,7 @@ export class DtlsServer extends EventEmitter {
   private flush(): void {
     const udp = this.udp;
     for (let t = this.endpoint.pollTransmit(); t; t = this.endpoint.pollTransmit()) {
+      if (this.listenerCount('datagram') > 0) this.emit('datagram', 'out', t.data, t.peer);
       udp?.send(t.data, t.peer.port, t.peer.address);
     }
     for (let ev = this.endpoint.pollEvent(); ev; ev = this.endpoint.pollEvent()) {
