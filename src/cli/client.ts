@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { type ClientSession, deserializeSession, serializeSession } from '../engine/resumption.js';
 import { connect } from '../node/client.js';
 import type { DtlsSocket } from '../node/socket.js';
+import { LiveTracer } from '../trace/live.js';
 import {
   type CliIo,
   describe,
@@ -20,7 +21,7 @@ import {
 export const CLIENT_USAGE = `tsdtls client --host H --port N [--ca F | --fingerprint 'sha-256 AB:CD:…' | --insecure]
        [--cert F --key F] [--server-name NAME] [--ciphers LIST] [--groups LIST] [--mtu N]
        [--psk HEX --psk-identity ID] [--srtp PROFILES] [--alpn LIST] [--export LABEL:LENGTH[:CONTEXTHEX]]
-       [--sess-out FILE] [--sess-in FILE] [--send TEXT] [--timeout MS] [--keylog FILE]`;
+       [--sess-out FILE] [--sess-in FILE] [--send TEXT] [--timeout MS] [--keylog FILE] [--trace]`;
 
 /**
  * `tsdtls client`: one line on stderr once established; with --send, send TEXT (again every second
@@ -52,6 +53,7 @@ export async function runClient(argv: string[], io: CliIo): Promise<number> {
       export: { type: 'string', multiple: true },
       'sess-in': { type: 'string' },
       'sess-out': { type: 'string' },
+      trace: { type: 'boolean' },
     },
     strict: true,
   });
@@ -61,6 +63,15 @@ export async function runClient(argv: string[], io: CliIo): Promise<number> {
   if ((v.psk === undefined) !== (v['psk-identity'] === undefined))
     throw usageError('--psk and --psk-identity go together');
   const exports = (v.export ?? []).map(parseExportSpec);
+  // --trace: every record and handshake message on stderr as it passes (stdout stays the data channel).
+  const tracer = v.trace
+    ? new LiveTracer({ role: 'client', write: (t) => io.stderr.write(t), color: colorFor(io.stderr) })
+    : undefined;
+  const keylog = keylogWriter(v.keylog);
+  const finish = (code: number): number => {
+    tracer?.close();
+    return code;
+  };
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeout);
   let socket: DtlsSocket;
@@ -80,7 +91,15 @@ export async function runClient(argv: string[], io: CliIo): Promise<number> {
       psk: v.psk ? { identity: v['psk-identity']!, key: hexKey(v.psk, '--psk') } : undefined,
       handshakeTimeout: timeout,
       signal: ac.signal,
-      onKeylog: keylogWriter(v.keylog),
+      onKeylog: tracer
+        ? (line) => {
+            keylog?.(line);
+            tracer.keylog(line);
+          }
+        : keylog,
+      onDatagram: tracer
+        ? (direction, data) => tracer.datagram(direction, data, { address: v.host!, port })
+        : undefined,
       srtpProfiles: v.srtp,
       alpn: v.alpn,
       session: v['sess-in']
@@ -92,7 +111,7 @@ export async function runClient(argv: string[], io: CliIo): Promise<number> {
     io.stderr.write(
       `${errorLine(ac.signal.aborted ? Object.assign(e as object, { code: 'timeout' }) : e)}\n`,
     );
-    return 1;
+    return finish(1);
   }
   io.stderr.write(`established ${describe(socket.info!)}\n`);
   const sessOut = v['sess-out'];
@@ -104,9 +123,14 @@ export async function runClient(argv: string[], io: CliIo): Promise<number> {
     socket.on('session', save);
   }
   for (const spec of exports) io.stderr.write(`keying material: ${exportSpec(socket, spec)}\n`);
-  if (v.send !== undefined) return sendOnce(socket, v.send, io, timer, ac.signal);
+  if (v.send !== undefined) return finish(await sendOnce(socket, v.send, io, timer, ac.signal));
   clearTimeout(timer);
-  return interactive(socket, io);
+  return finish(await interactive(socket, io));
+}
+
+/** Colour only on a terminal, and not when NO_COLOR is set (https://no-color.org). */
+function colorFor(stream: NodeJS.WritableStream): boolean {
+  return (stream as { isTTY?: boolean }).isTTY === true && process.env.NO_COLOR === undefined;
 }
 
 async function sendOnce(

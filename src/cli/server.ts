@@ -4,6 +4,7 @@ import { generateCertificate } from '../cert/generate.js';
 import type { ServerPsk } from '../engine/config.js';
 import { createServer } from '../node/server.js';
 import type { DtlsSocket } from '../node/socket.js';
+import { LiveTracer, type PeerEndpoint } from '../trace/live.js';
 import {
   type CliIo,
   describe,
@@ -20,7 +21,7 @@ import {
 export const SERVER_USAGE = `tsdtls server --port N [--host H] [--cert F --key F] [--ca F] [--request-cert | --require-cert]
        [--ciphers LIST] [--groups LIST] [--mtu N] [--no-cookie] [--echo]
        [--psk HEX --psk-identity ID] [--psk-hint TEXT] [--psk-file FILE] [--srtp PROFILES] [--alpn LIST]
-       [--export LABEL:LENGTH[:CONTEXTHEX]] [--no-tickets] [--no-session-cache] [--keylog FILE]`;
+       [--export LABEL:LENGTH[:CONTEXTHEX]] [--no-tickets] [--no-session-cache] [--keylog FILE] [--trace]`;
 
 /** Parse `identity:hexkey` lines (blank lines and # comments ignored). */
 export function parsePskFile(text: string): Map<string, Buffer> {
@@ -66,6 +67,7 @@ export async function runServer(argv: string[], io: CliIo, signal?: AbortSignal)
       export: { type: 'string', multiple: true },
       'no-tickets': { type: 'boolean' },
       'no-session-cache': { type: 'boolean' },
+      trace: { type: 'boolean' },
     },
     strict: true,
   });
@@ -121,7 +123,10 @@ export async function runServer(argv: string[], io: CliIo, signal?: AbortSignal)
     io.stderr.write(`peer ${peer.address}:${peer.port} ${errorLine(e)}\n`),
   );
   if (keylog) server.on('keylog', (line: Buffer) => keylog(line));
-  const addr = await server.listen(port, v.host);
+  const trace = v.trace ? traceServer(server, io) : undefined;
+  const listening = server.listen(port, v.host);
+  if (trace) tapInbound(server, trace.feed);
+  const addr = await listening;
   const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   io.stdout.write(`listening on ${shown}:${addr.port}\n`);
   await new Promise<void>((resolve) => {
@@ -131,5 +136,44 @@ export async function runServer(argv: string[], io: CliIo, signal?: AbortSignal)
     signal?.addEventListener('abort', stop, { once: true });
   });
   await server.close();
+  trace?.tracer.close();
   return 0;
+}
+
+type TracedDatagram = (direction: 'in' | 'out', data: Buffer, peer: PeerEndpoint) => void;
+
+/**
+ * --trace: every record and handshake message on stderr as it passes (stdout stays the data channel),
+ * decrypted with the server's own key log. Colour only on a terminal, and not when NO_COLOR is set.
+ */
+function traceServer(
+  server: ReturnType<typeof createServer>,
+  io: CliIo,
+): { tracer: LiveTracer; feed: TracedDatagram } {
+  const color = (io.stderr as { isTTY?: boolean }).isTTY === true && process.env.NO_COLOR === undefined;
+  const tracer = new LiveTracer({ role: 'server', write: (t) => io.stderr.write(t), color });
+  // The same received Buffer may come from both taps (see tapInbound); trace it once.
+  let lastInbound: Buffer | undefined;
+  const feed: TracedDatagram = (direction, data, peer) => {
+    if (direction === 'in') {
+      if (data === lastInbound) return;
+      lastInbound = data;
+    }
+    tracer.datagram(direction, data, peer);
+  };
+  server.on('datagram', feed);
+  server.on('keylog', (line: Buffer) => tracer.keylog(line));
+  return { tracer, feed };
+}
+
+/**
+ * DtlsServer emits 'datagram' only for what it sends so far; received datagrams are taken from its UDP
+ * socket, ahead of the server's own handler so a request is traced before the reply it causes. Remove
+ * this once the server emits 'datagram' 'in' itself (the de-duplication in traceServer makes both safe).
+ */
+function tapInbound(server: ReturnType<typeof createServer>, feed: TracedDatagram): void {
+  const udp = (server as unknown as { udp?: import('node:dgram').Socket }).udp;
+  udp?.prependListener('message', (msg, rinfo) =>
+    feed('in', msg, { address: rinfo.address, port: rinfo.port }),
+  );
 }

@@ -15,8 +15,18 @@ import type { AeadAlgorithm, CipherSuite } from './suites.js';
  * additional data (RFC 5246 §6.2.3.3 with the DTLS epoch and sequence number of RFC 6347 §4.1.2.1).
  */
 export interface RecordCipher {
-  /** Returns explicit nonce || ciphertext || tag. */
-  seal(epoch: number, seq: number, type: number, version: number, plaintext: Uint8Array): Buffer;
+  /**
+   * Returns explicit nonce || ciphertext || tag, after `headerRoom` bytes left free for the caller
+   * (the record layer writes the record header there, saving a copy per record).
+   */
+  seal(
+    epoch: number,
+    seq: number,
+    type: number,
+    version: number,
+    plaintext: Uint8Array,
+    headerRoom?: number,
+  ): Buffer;
   /** Returns the plaintext, or null when the fragment is too short or fails authentication. */
   open(epoch: number, seq: number, type: number, version: number, fragment: Uint8Array): Buffer | null;
   /** Bytes a sealed fragment has beyond its plaintext: explicit nonce plus tag. */
@@ -80,7 +90,9 @@ class AeadRecordCipher implements RecordCipher {
     this.overhead = suite.recordIvLength + suite.tagLength;
     // One KeyObject per cipher: importing the raw key on every record would be wasted work.
     this.key = createSecretKey(Buffer.from(key));
-    this.fixedIv = Buffer.from(fixedIv);
+    // Buffer.alloc, not a slice of node's shared pool: a long-lived 4-byte slice would pin 8 KB.
+    this.fixedIv = Buffer.alloc(fixedIv.length);
+    this.fixedIv.set(fixedIv);
     this.fixedIv.copy(this.nonce, 0);
   }
 
@@ -104,8 +116,15 @@ class AeadRecordCipher implements RecordCipher {
     for (let i = 0; i < 8; i++) this.nonce[4 + i] = this.fixedIv[4 + i]! ^ this.aad[i]!;
   }
 
-  seal(epoch: number, seq: number, type: number, version: number, plaintext: Uint8Array): Buffer {
-    const explicit = this.explicitNonceLength;
+  seal(
+    epoch: number,
+    seq: number,
+    type: number,
+    version: number,
+    plaintext: Uint8Array,
+    headerRoom = 0,
+  ): Buffer {
+    const explicit = headerRoom + this.explicitNonceLength;
     const out = Buffer.allocUnsafe(explicit + plaintext.length + this.tagLength);
     this.writeSeqNum(epoch, seq);
     this.writeAadTail(type, version, plaintext.length);
@@ -114,7 +133,7 @@ class AeadRecordCipher implements RecordCipher {
       // repeat under one key; epoch || sequence number is unique per record by construction, and it
       // is what OpenSSL and GnuTLS send.
       this.aad.copy(this.nonce, 4, 0, 8);
-      this.aad.copy(out, 0, 0, 8);
+      this.aad.copy(out, headerRoom, 0, 8);
     } else {
       this.xorSeqNumIntoNonce();
     }

@@ -123,7 +123,11 @@ function defaultSuites(cfg: EngineConfig): CipherSuite[] {
   return CIPHER_SUITES.filter((s) => (usesPsk(s) ? cfg.psk !== undefined : true));
 }
 
+const RESOLVED = Symbol('resolved');
+
 export function resolveConfig(cfg: EngineConfig): ResolvedConfig {
+  // A server endpoint resolves its configuration once; its connections reuse it as is.
+  if ((cfg as ResolvedConfig & { [RESOLVED]?: true })[RESOLVED]) return cfg as ResolvedConfig;
   const mtu = cfg.mtu ?? 1200;
   if (!Number.isInteger(mtu) || mtu < MIN_MTU || mtu > 65507) {
     throw new DtlsError('invalid_argument', `mtu must be an integer in ${MIN_MTU}..65507`);
@@ -150,5 +154,6 @@ export function resolveConfig(cfg: EngineConfig): ResolvedConfig {
     random: cfg.random ?? systemRandom,
     reassemblerLimits: { ...DEFAULT_REASSEMBLER_LIMITS, ...cfg.limits },
     maxHelloVerifyRequests: cfg.maxHelloVerifyRequests ?? 4,
-  };
+    [RESOLVED]: true,
+  } as ResolvedConfig;
 }

@@ -37,6 +37,21 @@ import type { ConnectionInfo, DtlsEvent } from './events.js';
 
 export type ConnectionState = 'handshaking' | 'connected' | 'closed' | 'failed';
 
+/** Stands in for the state machine once the handshake is over. */
+const FINISHED_ROLE: HandshakeRole = {
+  handleMessage: () => {},
+  expectsChangeCipherSpec: () => false,
+  handleChangeCipherSpec: () => {},
+  done: true,
+  negotiated: undefined,
+};
+
+function unpooled(b: Buffer): Buffer {
+  const c = Buffer.alloc(b.length);
+  c.set(b);
+  return c;
+}
+
 /** Largest application datagram (RFC 6347 §4.1: a record's plaintext is at most 2^14 bytes). */
 export const MAX_APPLICATION_DATA = 16384;
 
@@ -71,7 +86,7 @@ export class DtlsConnection implements HandshakeHost {
   /** Set by a server endpoint: the key of the peer this connection serves. */
   peerKey: string | undefined;
   private reassembler: Reassembler;
-  private readonly role: HandshakeRole;
+  private role: HandshakeRole;
   private phase: ConnectionState = 'handshaking';
   private sendSeq: number;
   private building: FlightEntry[] = [];
@@ -105,7 +120,8 @@ export class DtlsConnection implements HandshakeHost {
   /** A client connection; its first flight (ClientHello) is queued at once. */
   static client(config: Omit<EngineConfig, 'role'>, now: number): DtlsConnection {
     const c = new DtlsConnection({ ...config, role: 'client' }, now, 0);
-    c.guard(() => (c.role as ClientHandshake).start());
+    const role = c.role as ClientHandshake;
+    c.guard(() => role.start());
     return c;
   }
 
@@ -299,6 +315,15 @@ export class DtlsConnection implements HandshakeHost {
   }
 
   installKeys(n: Negotiated): void {
+    // Kept for the connection's lifetime (exporter, resumption): own copies, not slices of node's
+    // shared 8 KB buffer pool or of a received datagram, which they would otherwise pin in memory.
+    n = {
+      ...n,
+      masterSecret: unpooled(n.masterSecret),
+      clientRandom: unpooled(n.clientRandom),
+      serverRandom: unpooled(n.serverRandom),
+      sessionId: unpooled(n.sessionId),
+    };
     const kb = expandKeys(n.suite, n.masterSecret, n.clientRandom, n.serverRandom);
     const clientCipher = createRecordCipher(n.suite, kb.clientWriteKey, kb.clientWriteIv);
     const serverCipher = createRecordCipher(n.suite, kb.serverWriteKey, kb.serverWriteIv);
@@ -318,6 +343,10 @@ export class DtlsConnection implements HandshakeHost {
     this.phase = 'connected';
     this.info = info;
     this.timer.stop();
+    // What only the handshake needed goes: the transcript and the state machine (with the hellos it
+    // decoded, which are views into received datagrams).
+    this.transcript.reset();
+    this.role = FINISHED_ROLE;
     // A flight that was answered is forgotten; the final flight (the server's flight 6, or the client's
     // last flight of an abbreviated handshake) is kept, to resend it if the peer's Finished comes again
     // (RFC 6347 §4.2.4).
@@ -366,7 +395,8 @@ export class DtlsConnection implements HandshakeHost {
       case ContentType.alert:
         return this.handleAlert(rec);
       case ContentType.application_data:
-        if (this.phase === 'connected') this.events.push({ type: 'data', data: Buffer.from(rec.data) });
+        // The cipher's output is a fresh buffer (epoch-0 application data never gets here): no copy.
+        if (this.phase === 'connected') this.events.push({ type: 'data', data: rec.data });
         else this.stats.recordsDropped++;
         return;
       default:

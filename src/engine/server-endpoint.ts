@@ -122,6 +122,8 @@ export class DtlsServerEndpoint {
   private readonly connectionConfig: Omit<EngineConfig, 'role'>;
   private nextDeadline: number | undefined;
   private readonly watched = new Set<DtlsConnection>();
+  /** Peers whose handshake is in progress (kept up to date, so the limit check is O(1)). */
+  private readonly handshaking = new Set<PeerState>();
   private closed = false;
   readonly stats: EndpointStats = {
     helloVerifyRequestsSent: 0,
@@ -154,11 +156,13 @@ export class DtlsServerEndpoint {
       tickets,
       ...rest
     } = config;
-    this.connectionConfig = {
+    // Resolved once here; every connection reuses it (suites parsed and options checked once).
+    this.connectionConfig = resolveConfig({
       ...rest,
+      role: 'server',
       sessionCache: sessionCache === false ? undefined : new SessionCache(sessionCache),
       ticketKeyring: tickets === false ? undefined : new TicketKeyring(tickets ?? {}, resolved.random),
-    };
+    });
   }
 
   get peerCount(): number {
@@ -294,9 +298,7 @@ export class DtlsServerEndpoint {
   // ---- internals --------------------------------------------------------------------------------
 
   private handshakingCount(): number {
-    let n = 0;
-    for (const st of this.peers.values()) if (st.connection.state === 'handshaking') n++;
-    return n;
+    return this.handshaking.size;
   }
 
   /** Cheap check: an epoch-0 handshake record whose first fragment is a client_hello. */
@@ -442,6 +444,8 @@ export class DtlsServerEndpoint {
       }
     }
     const state = st.connection.state;
+    if (state === 'handshaking') this.handshaking.add(st);
+    else this.handshaking.delete(st);
     if (state === 'failed' || state === 'closed') {
       this.remove(st, state);
       return;
@@ -476,6 +480,7 @@ export class DtlsServerEndpoint {
 
   private remove(st: PeerState, reason: 'closed' | 'failed' | 'idle' | 'server-closed'): void {
     this.drain(st, st.connection);
+    this.handshaking.delete(st);
     this.peers.delete(peerKey(st.peer));
     this.events.push({ type: 'peer-removed', peer: st.peer, connection: st.connection, reason });
   }

@@ -72,6 +72,7 @@ export async function connect(options: ConnectOptions): Promise<DtlsSocket> {
     monotonicNow(),
   );
   let timer: NodeJS.Timeout | undefined;
+  let timerAt: number | undefined;
   let socket: DtlsSocket | undefined;
   let settle: { resolve: (s: DtlsSocket) => void; reject: (e: unknown) => void } | undefined;
   let released = false;
@@ -102,12 +103,17 @@ export async function connect(options: ConnectOptions): Promise<DtlsSocket> {
         if (e.type === 'connected' || e.type === 'failed') settle = undefined;
         socket!.handleEvent(e);
       }
+      // Re-arm the one timer only when the engine's deadline moved (most datagrams leave it alone).
+      const deadline = released ? undefined : c.pollTimeout();
+      if (deadline === timerAt && (timer !== undefined || deadline === undefined)) return;
       if (timer) clearTimeout(timer);
       timer = undefined;
-      const deadline = c.pollTimeout();
-      if (deadline !== undefined && !released) {
+      timerAt = deadline;
+      if (deadline !== undefined) {
         timer = setTimeout(
           () => {
+            timer = undefined;
+            timerAt = undefined;
             c.handleTimeout(monotonicNow());
             carrier.flush(c);
           },

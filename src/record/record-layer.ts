@@ -156,14 +156,19 @@ export class RecordLayer {
     if (!st) throw new Error(`no keys for write epoch ${epoch}`);
     if (st.nextSeq > MAX_SEQ) throw new Error('record sequence number exhausted');
     const seq = st.nextSeq++;
-    const fragment = st.cipher ? st.cipher.seal(epoch, seq, type, this.version, data) : data;
-    const out = Buffer.allocUnsafe(RECORD_HEADER_LENGTH + fragment.length);
+    let out: Buffer;
+    if (st.cipher) {
+      // The cipher leaves room for the header: one buffer per record, no copy of the ciphertext.
+      out = st.cipher.seal(epoch, seq, type, this.version, data, RECORD_HEADER_LENGTH);
+    } else {
+      out = Buffer.allocUnsafe(RECORD_HEADER_LENGTH + data.length);
+      out.set(data, RECORD_HEADER_LENGTH);
+    }
     out[0] = type;
     out.writeUInt16BE(this.version, 1);
     out.writeUInt16BE(epoch, 3);
     out.writeUIntBE(seq, 5, 6);
-    out.writeUInt16BE(fragment.length, 11);
-    out.set(fragment, RECORD_HEADER_LENGTH);
+    out.writeUInt16BE(out.length - RECORD_HEADER_LENGTH, 11);
     return out;
   }
 
@@ -184,7 +189,9 @@ export class RecordLayer {
       this.drops.malformed++;
       return null;
     }
-    const state = this.readStates.find((s) => s.epoch === r.epoch);
+    const states = this.readStates;
+    const last = states[states.length - 1]!;
+    const state = last.epoch === r.epoch ? last : states.find((s) => s.epoch === r.epoch);
     if (!state) {
       if (r.epoch === this.readEpoch + 1) {
         // RFC 6347 §4.1: a record of the next epoch may arrive before the ChangeCipherSpec (or even

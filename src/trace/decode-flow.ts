@@ -373,14 +373,23 @@ function printableText(b: Uint8Array): string | undefined {
 export function parseKeylog(text: string): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   for (const line of text.split(/\r?\n/)) {
-    const parts = line.trim().split(/\s+/);
-    if (parts[0] !== 'CLIENT_RANDOM' || parts.length !== 3) continue;
-    const [, random, secret] = parts as [string, string, string];
-    if (!/^[0-9a-fA-F]{64}$/.test(random) || !/^[0-9a-fA-F]{96}$/.test(secret)) continue;
-    out.set(random.toLowerCase(), Buffer.from(secret, 'hex'));
+    const entry = keylogEntry(line);
+    if (entry) out.set(entry.clientRandom, entry.masterSecret);
   }
   if (out.size === 0) throw new TraceError('key log has no CLIENT_RANDOM lines');
   return out;
+}
+
+/**
+ * One key log line: `CLIENT_RANDOM <client_random hex> <master_secret hex>` gives the client random (hex,
+ * lowercase) and the 48-byte master secret (RFC 5246 §8.1); anything else gives undefined.
+ */
+export function keylogEntry(line: string): { clientRandom: string; masterSecret: Buffer } | undefined {
+  const parts = line.trim().split(/\s+/);
+  if (parts[0] !== 'CLIENT_RANDOM' || parts.length !== 3) return undefined;
+  const [, random, secret] = parts as [string, string, string];
+  if (!/^[0-9a-fA-F]{64}$/.test(random) || !/^[0-9a-fA-F]{96}$/.test(secret)) return undefined;
+  return { clientRandom: random.toLowerCase(), masterSecret: Buffer.from(secret, 'hex') };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -393,7 +402,7 @@ const DTLS_CONTENT_TYPES = new Set<number>([20, 21, 22, 23, 24, 25, 26]);
  * and a version whose high byte is 0xfe (RFC 6347 §4.1: DTLS versions are 0xfeXX). STUN (first byte
  * 0..3, RFC 7983 §7), RTP/RTCP (128..191) and the rest fail this test.
  */
-function dtlsRecords(payload: Buffer): { records: RawRecord[]; malformed: boolean } | undefined {
+export function dtlsRecords(payload: Buffer): { records: RawRecord[]; malformed: boolean } | undefined {
   const { records, malformed } = parseDatagram(payload);
   const first = records[0];
   if (first === undefined) return undefined;
@@ -434,7 +443,13 @@ function addRange(ranges: [number, number][], start: number, end: number): [numb
   return merged;
 }
 
-class FlowDecoder {
+/**
+ * The decoding state of one association, fed its datagrams in order: reassembly, retransmission marks,
+ * flights, the negotiated suite and randoms, and the record keys once the key log has the master secret.
+ * `traceScan` uses it for a whole capture; the live tracer (src/trace/live.ts) one datagram at a time.
+ * `keylog` may grow while decoding (the live tracer adds lines as the engine logs them).
+ */
+export class FlowDecoder {
   private readonly assemblies = new Map<string, MessageAssembly>();
   private readonly ccsSeen = new Set<string>();
   clientRandom: Buffer | undefined;
@@ -444,6 +459,10 @@ class FlowDecoder {
   private keyProblem: string | undefined;
   decryptedRecords = 0;
   failedRecords = 0;
+  readonly datagrams: TraceDatagram[] = [];
+  readonly flights: TraceFlight[] = [];
+  /** Handshake fragments of the last flight, and how many of them were resent. */
+  private flightFragments = { all: 0, resent: 0 };
   readonly summary: FlowSummary = {
     cookieExchange: false,
     alerts: [],
@@ -545,8 +564,62 @@ class FlowDecoder {
     return plain;
   }
 
+  /** Epoch-1 records can be opened: both randoms, the suite and the key log line are there. */
+  hasKeys(): boolean {
+    return this.keylog !== undefined && this.cipherPair() !== undefined;
+  }
+
+  /**
+   * Decode the next datagram of the flow (its records from dtlsRecords), adding it to `datagrams` and to
+   * its flight. `time` is in seconds since the flow's first datagram.
+   */
+  decodeDatagram(
+    records: RawRecord[],
+    from: Side,
+    time: number,
+    size: number,
+    malformed = false,
+  ): { datagram: TraceDatagram; flight: TraceFlight; newFlight: boolean } {
+    let flight = this.flights[this.flights.length - 1];
+    const newFlight = flight === undefined || flight.from !== from;
+    if (flight === undefined || newFlight) {
+      flight = { number: this.flights.length + 1, from, datagrams: [], messages: [], retransmission: false };
+      this.flights.push(flight);
+    }
+    const decoded = records.map((r) => this.decodeRecord(r, from));
+    const datagram: TraceDatagram = {
+      index: this.datagrams.length + 1,
+      time,
+      from,
+      size,
+      flight: flight.number,
+      records: decoded,
+    };
+    if (malformed) datagram.malformed = 'bytes after the last record do not form a DTLS record';
+    this.datagrams.push(datagram);
+    flight.datagrams.push(datagram.index);
+    for (const r of decoded) {
+      for (const h of r.handshake) flight.messages.push(h.name);
+      if (r.changeCipherSpec) flight.messages.push('ChangeCipherSpec');
+      if (r.encrypted && !r.decrypted && r.contentType === ContentType.handshake) {
+        flight.messages.push('EncryptedHandshake');
+      }
+    }
+    // A flight made only of already-seen fragments (and CCS/Finished resent with them) is a resend.
+    if (newFlight) this.flightFragments = { all: 0, resent: 0 };
+    for (const h of decoded.flatMap((r) => r.handshake)) {
+      this.flightFragments.all++;
+      if (h.retransmission) this.flightFragments.resent++;
+    }
+    flight.retransmission =
+      this.flightFragments.all > 0 && this.flightFragments.all === this.flightFragments.resent;
+    return { datagram, flight, newFlight };
+  }
+
   private cipherPair(): { client: RecordCipher; server: RecordCipher } | undefined {
-    if (this.ciphers || this.keyProblem) return this.ciphers;
+    if (this.ciphers) return this.ciphers;
+    // Problems are not remembered: the randoms, the suite or the key log line may still come.
+    this.keyProblem = undefined;
     const suite = this.suite;
     const master = this.clientRandom && this.keylog?.get(this.clientRandom.toString('hex'));
     if (!this.clientRandom || !this.serverRandom) this.keyProblem = 'no ClientHello/ServerHello randoms seen';
@@ -933,41 +1006,10 @@ function buildFlow(p: PendingFlow, id: number, options: TraceOptions): TraceFlow
   const server = clientIsA ? p.b : p.a;
   const decoder = new FlowDecoder(options.keylog);
   const startTime = p.packets[0]!.packet.time;
-  const datagrams: TraceDatagram[] = [];
-  const flights: TraceFlight[] = [];
-  for (const [i, x] of p.packets.entries()) {
+  for (const x of p.packets) {
     const from: Side = x.fromA === clientIsA ? 'client' : 'server';
-    let flight = flights[flights.length - 1];
-    if (flight === undefined || flight.from !== from) {
-      flight = { number: flights.length + 1, from, datagrams: [], messages: [], retransmission: false };
-      flights.push(flight);
-    }
     const time = Number.isFinite(x.packet.time - startTime) ? x.packet.time - startTime : 0;
-    const records = x.records.map((r) => decoder.decodeRecord(r, from));
-    const dg: TraceDatagram = {
-      index: i + 1,
-      time,
-      from,
-      size: x.packet.payload.length,
-      flight: flight.number,
-      records,
-    };
-    if (x.malformed) dg.malformed = 'bytes after the last record do not form a DTLS record';
-    datagrams.push(dg);
-    flight.datagrams.push(dg.index);
-    for (const r of records) {
-      for (const h of r.handshake) flight.messages.push(h.name);
-      if (r.changeCipherSpec) flight.messages.push('ChangeCipherSpec');
-      if (r.encrypted && !r.decrypted && r.contentType === ContentType.handshake) {
-        flight.messages.push('EncryptedHandshake');
-      }
-    }
-  }
-  for (const f of flights) {
-    const recs = f.datagrams.flatMap((n) => datagrams[n - 1]!.records);
-    const hs = recs.flatMap((r) => r.handshake);
-    // A flight made only of already-seen fragments (and CCS/Finished resent with them) is a resend.
-    f.retransmission = hs.length > 0 && hs.every((h) => h.retransmission);
+    decoder.decodeDatagram(x.records, from, time, x.packet.payload.length, x.malformed);
   }
   decoder.finishSummary();
   const last = p.packets[p.packets.length - 1]!.packet.time;
@@ -979,8 +1021,8 @@ function buildFlow(p: PendingFlow, id: number, options: TraceOptions): TraceFlow
     clientIdentified: firstHello !== undefined,
     startTime,
     duration,
-    datagrams,
-    flights,
+    datagrams: decoder.datagrams,
+    flights: decoder.flights,
     summary: decoder.summary,
   };
 }

@@ -21,7 +21,16 @@ export interface LadderOptions {
   arrowWidth?: number;
 }
 
-type Style = 'client' | 'server' | 'retransmit' | 'alert' | 'plain' | 'dim' | 'bold' | 'decrypted' | 'cookie';
+export type Style =
+  | 'client'
+  | 'server'
+  | 'retransmit'
+  | 'alert'
+  | 'plain'
+  | 'dim'
+  | 'bold'
+  | 'decrypted'
+  | 'cookie';
 
 const ANSI: Record<Style, string> = {
   client: '36',
@@ -67,7 +76,8 @@ export function recordLabel(r: TraceRecord): string {
   return r.contentTypeName;
 }
 
-function recordStyle(r: TraceRecord, from: 'client' | 'server'): Style {
+/** The colour of a record's row: alerts red, resent fragments yellow, decrypted records green. */
+export function recordStyle(r: TraceRecord, from: 'client' | 'server'): Style {
   if (r.alert || r.contentType === 21) return 'alert';
   if (r.handshake.some((h) => h.retransmission) || r.note === 'retransmission') return 'retransmit';
   if (r.decrypted) return 'decrypted';
@@ -125,7 +135,8 @@ export function recordDetails(r: TraceRecord, d: TraceDatagram, ctx: DetailConte
   return lines;
 }
 
-class Painter {
+/** Wraps text in ANSI colour codes when enabled (a terminal), else leaves it alone. */
+export class Painter {
   constructor(private readonly enabled: boolean) {}
   paint(style: Style, text: string): string {
     if (!this.enabled || style === 'plain' || text === '') return text;

@@ -33,9 +33,10 @@ export const HandshakeType = {
 } as const;
 export type HandshakeType = (typeof HandshakeType)[keyof typeof HandshakeType];
 
+const HANDSHAKE_TYPE_NAMES = new Map<number, string>(Object.entries(HandshakeType).map(([k, v]) => [v, k]));
+
 export function handshakeTypeName(t: number): string {
-  for (const [k, v] of Object.entries(HandshakeType)) if (v === t) return k;
-  return `unknown(${t})`;
+  return HANDSHAKE_TYPE_NAMES.get(t) ?? `unknown(${t})`;
 }
 
 /** Extension code points (IANA TLS ExtensionType registry). */

@@ -124,11 +124,16 @@ export function parseDatagram(datagram: Uint8Array): { records: RawRecord[]; mal
   while (offset < buf.length) {
     if (isDtls13UnifiedHeader(buf[offset]!)) return { records, malformed: 1 };
     if (buf.length - offset < RECORD_HEADER_LENGTH) return { records, malformed: 1 };
-    const header = decodeRecordHeader(buf.subarray(offset, offset + RECORD_HEADER_LENGTH));
-    const end = offset + RECORD_HEADER_LENGTH + header.length;
-    if (header.length > MAX_RECORD_FRAGMENT_LENGTH || end > buf.length) return { records, malformed: 1 };
+    // The header is read in place (this runs for every datagram received; no Reader, no copies).
+    const length = buf.readUInt16BE(offset + 11);
+    const end = offset + RECORD_HEADER_LENGTH + length;
+    if (length > MAX_RECORD_FRAGMENT_LENGTH || end > buf.length) return { records, malformed: 1 };
     records.push({
-      ...header,
+      type: buf[offset]!,
+      version: buf.readUInt16BE(offset + 1),
+      epoch: buf.readUInt16BE(offset + 3),
+      sequenceNumber: buf.readUIntBE(offset + 5, 6),
+      length,
       fragment: buf.subarray(offset + RECORD_HEADER_LENGTH, end),
       raw: buf.subarray(offset, end),
     });

@@ -24,7 +24,23 @@ import {
   withTimeout,
 } from './peers.js';
 
-after(cleanupPeers);
+/** Everything our side opened, closed after the tests even when one fails midway (or node never exits). */
+const liveSockets = new Set<DtlsSocket>();
+const liveServers = new Set<DtlsServer>();
+
+after(async () => {
+  await Promise.allSettled([...liveSockets].map((s) => s.close()));
+  await Promise.allSettled([...liveServers].map((s) => s.close()));
+  await cleanupPeers();
+});
+
+/** connect() whose socket is closed at the end of the file if the test does not close it. */
+async function connectTracked(options: ConnectOptions): Promise<DtlsSocket> {
+  const socket = await connect(options);
+  liveSockets.add(socket);
+  socket.once('close', () => liveSockets.delete(socket));
+  return socket;
+}
 
 /** Bound for one of our handshakes against a local peer (they take tens of ms). */
 const HANDSHAKE_MS = 5000;
@@ -81,6 +97,8 @@ async function startOurServer(options: ServerOptions): Promise<{
     socket.on('error', () => {});
   });
   server.on('peerError', (e: DtlsError) => peerErrors.push(e));
+  liveServers.add(server);
+  server.once('close', () => liveServers.delete(server));
   const { port } = await server.listen(0, '127.0.0.1');
   const nextPeerError = () =>
     withTimeout(
@@ -107,7 +125,12 @@ async function connectAndExchange(
     HANDSHAKE_MS,
     srv.stdout.length,
   );
-  const socket = await connect({ host: '127.0.0.1', port, handshakeTimeout: HANDSHAKE_MS, ...options });
+  const socket = await connectTracked({
+    host: '127.0.0.1',
+    port,
+    handshakeTimeout: HANDSHAKE_MS,
+    ...options,
+  });
   const reply = withTimeout(
     new Promise<string>((resolve) => socket.once('message', (m: Buffer) => resolve(m.toString('utf8')))),
     HANDSHAKE_MS,
@@ -122,7 +145,7 @@ async function connectAndExchange(
 /** Our connect() must fail: returns the DtlsError. */
 async function connectFails(options: ConnectOptions): Promise<DtlsError> {
   try {
-    const socket = await connect({ handshakeTimeout: HANDSHAKE_MS, ...options });
+    const socket = await connectTracked({ handshakeTimeout: HANDSHAKE_MS, ...options });
     await socket.close();
   } catch (e) {
     return e as DtlsError;
@@ -501,5 +524,35 @@ describe('openssl: authentication, cookies, MTU', { concurrency: 4 }, () => {
     assert.equal(error.alertSent, true);
     await srv.waitFor(/alert unknown ca:.*SSL alert number 48/, HANDSHAKE_MS, { stream: 'stderr' });
     await srv.stop();
+  });
+
+  test('self-signed ecdsa-p384 and rsa-2048 certificates from generateCertificate verify in s_client', async () => {
+    for (const keyType of ['ecdsa-p384', 'rsa-2048'] as const) {
+      const cert = await generateCertificate({
+        keyType,
+        commonName: 'localhost',
+        subjectAltNames: ['localhost'],
+      });
+      const ours = await startOurServer({ cert: cert.cert, key: cert.key });
+      try {
+        // The certificate is its own trust anchor; -verify_return_error aborts on any complaint.
+        const run = await runOpensslClient({
+          port: ours.port,
+          caFile: cert.cert,
+          servername: 'localhost',
+          extraArgs: ['-verify_hostname', 'localhost'],
+          send: keyType,
+          expect: new RegExp(`^${keyType}$`, 'm'),
+        });
+        assert.equal(run.report.handshakeComplete, true, run.stderr);
+        assert.equal(run.report.verifyReturnCode, 0, `${keyType}: ${run.report.verifyReturnText}`);
+        assert.match(
+          ours.connections[0]?.info?.signatureScheme ?? '',
+          keyType === 'rsa-2048' ? /^rsa_/ : /^ecdsa_secp384r1_sha384$/,
+        );
+      } finally {
+        await ours.server.close();
+      }
+    }
   });
 });

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type GeneratedCertificate, generateCertificate } from '../../src/cert/generate.js';
 import type { DtlsError } from '../../src/errors.js';
-import { connect } from '../../src/node/client.js';
+import { type ConnectOptions, connect } from '../../src/node/client.js';
 import { createServer, type DtlsServer, type ServerOptions } from '../../src/node/server.js';
 import type { DtlsSocket } from '../../src/node/socket.js';
 import {
@@ -25,7 +25,23 @@ import {
   withTimeout,
 } from './peers.js';
 
-after(cleanupPeers);
+/** Everything our side opened, closed after the tests even when one fails midway (or node never exits). */
+const liveSockets = new Set<DtlsSocket>();
+const liveServers = new Set<DtlsServer>();
+
+after(async () => {
+  await Promise.allSettled([...liveSockets].map((s) => s.close()));
+  await Promise.allSettled([...liveServers].map((s) => s.close()));
+  await cleanupPeers();
+});
+
+/** connect() whose socket is closed at the end of the file if the test does not close it. */
+async function connectTracked(options: ConnectOptions): Promise<DtlsSocket> {
+  const socket = await connect(options);
+  liveSockets.add(socket);
+  socket.once('close', () => liveSockets.delete(socket));
+  return socket;
+}
 
 const HANDSHAKE_MS = 5000;
 const PSK_HEX = '0123456789abcdeffedcba9876543210';
@@ -61,6 +77,8 @@ async function startOurServer(options: ServerOptions): Promise<{
     socket.on('error', () => {});
   });
   server.on('peerError', (e: DtlsError) => peerErrors.push(e));
+  liveServers.add(server);
+  server.once('close', () => liveServers.delete(server));
   const { port } = await server.listen(0, '127.0.0.1');
   const nextPeerError = (ms = HANDSHAKE_MS) =>
     withTimeout(
@@ -106,7 +124,7 @@ describe('PSK suites against OpenSSL, both roles', { concurrency: 6 }, () => {
       });
       const hints: (string | undefined)[] = [];
       const replied = srv.respond(/^psk ping$/m, 'psk pong\n');
-      const socket = await connect({
+      const socket = await connectTracked({
         host: '127.0.0.1',
         port: srv.port,
         handshakeTimeout: HANDSHAKE_MS,
@@ -175,8 +193,8 @@ describe('CCM with a certificate, PSK failures', { concurrency: 4 }, () => {
       key: ecdsaServer.key,
       cipher: opensslName,
     });
-    const replied = srv.respond(/^ccm8$/m, 'ccm8 back\n');
-    const socket = await connect({
+    const replied = srv.respond(/^ccm8$/m, 'got ccm8\n');
+    const socket = await connectTracked({
       host: '127.0.0.1',
       port: srv.port,
       ca: ca.cert,
@@ -186,7 +204,7 @@ describe('CCM with a certificate, PSK failures', { concurrency: 4 }, () => {
     });
     const reply = exchange(socket, 'ccm8\n');
     await replied;
-    assert.equal(await reply, 'ccm8 back\n');
+    assert.equal(await reply, 'got ccm8\n');
     assert.equal(socket.getCipher()?.name, opensslName);
     await socket.close();
     assert.equal(srv.report().cipher, opensslName);
@@ -244,7 +262,7 @@ describe('CCM with a certificate, PSK failures', { concurrency: 4 }, () => {
     });
     const started = Date.now();
     const handshakeTimeout = 2000;
-    const error = await connect({
+    const error = await connectTracked({
       host: '127.0.0.1',
       port: srv.port,
       cipherSuites: ['TLS_PSK_WITH_AES_128_CCM_8'],
