@@ -124,8 +124,9 @@ class AeadRecordCipher implements RecordCipher {
     plaintext: Uint8Array,
     headerRoom = 0,
   ): Buffer {
-    const explicit = headerRoom + this.explicitNonceLength;
-    const out = Buffer.allocUnsafe(explicit + plaintext.length + this.tagLength);
+    const explicit = this.explicitNonceLength;
+    const bodyAt = headerRoom + explicit;
+    const out = Buffer.allocUnsafe(bodyAt + plaintext.length + this.tagLength);
     this.writeSeqNum(epoch, seq);
     this.writeAadTail(type, version, plaintext.length);
     if (explicit > 0) {
@@ -143,10 +144,10 @@ class AeadRecordCipher implements RecordCipher {
     // plaintextLength is required for CCM (the length goes into block B0, RFC 3610 §2.2), harmless otherwise.
     cipher.setAAD(this.aad, { plaintextLength: plaintext.length });
     const body = cipher.update(plaintext.length === 0 ? EMPTY_WITH_STORAGE : plaintext);
-    body.copy(out, explicit);
+    body.copy(out, bodyAt);
     const tail = cipher.final();
-    if (tail.length > 0) tail.copy(out, explicit + body.length);
-    cipher.getAuthTag().copy(out, explicit + plaintext.length);
+    if (tail.length > 0) tail.copy(out, bodyAt + body.length);
+    cipher.getAuthTag().copy(out, bodyAt + plaintext.length);
     return out;
   }
 

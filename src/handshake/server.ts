@@ -378,9 +378,12 @@ export class ServerHandshake implements HandshakeRole {
     const cfg = this.host.config;
     const wall = cfg.wallClock?.() ?? 0;
     let state: SessionState | undefined;
-    if (ticket && ticket.length > 0 && cfg.ticketKeyring) state = cfg.ticketKeyring.open(ticket, wall);
-    if (!state && ch.sessionId.length > 0 && cfg.sessionCache)
+    if (ticket && ticket.length > 0) {
+      // RFC 5077 §3.4: with a ticket presented, the session ID is not used for stateful resumption.
+      if (cfg.ticketKeyring) state = cfg.ticketKeyring.open(ticket, wall);
+    } else if (ch.sessionId.length > 0 && cfg.sessionCache) {
       state = cfg.sessionCache.lookup(ch.sessionId, wall);
+    }
     if (!state) return undefined;
     if (!ch.cipherSuites.includes(state.cipherSuite) || !cfg.suites.some((s) => s.id === state.cipherSuite)) {
       return undefined;

@@ -240,3 +240,15 @@ test('createRecordCipher rejects keys and IVs of the wrong length', () => {
   assert.throws(() => createRecordCipher(suite, randomBytes(32), randomBytes(4)), isInvalid);
   assert.throws(() => createRecordCipher(suite, randomBytes(16), randomBytes(12)), isInvalid);
 });
+
+test('seal with headerRoom leaves the room free and writes the same fragment after it', () => {
+  for (const suite of CIPHER_SUITES) {
+    const key = Buffer.alloc(suite.keyLength, 7);
+    const iv = Buffer.alloc(suite.fixedIvLength, 9);
+    const plain = Buffer.from('the record layer writes its header in front');
+    const plainSeal = createRecordCipher(suite, key, iv).seal(1, 42, 23, 0xfefd, plain);
+    const roomy = createRecordCipher(suite, key, iv).seal(1, 42, 23, 0xfefd, plain, 13);
+    assert.equal(roomy.length, plainSeal.length + 13, suite.name);
+    assert.deepEqual(roomy.subarray(13), plainSeal, suite.name);
+  }
+});

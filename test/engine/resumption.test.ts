@@ -27,7 +27,11 @@ import {
   serializeSession,
   TicketKeyring,
 } from '../../src/engine/resumption.js';
-import { DtlsServerEndpoint, type PeerAddress, type ServerEndpointConfig } from '../../src/engine/server-endpoint.js';
+import {
+  DtlsServerEndpoint,
+  type PeerAddress,
+  type ServerEndpointConfig,
+} from '../../src/engine/server-endpoint.js';
 import { decodeClientHello, encodeClientHello } from '../../src/wire/client-hello.js';
 import { ContentType, ExtensionType, HandshakeType } from '../../src/wire/constants.js';
 import { findExtension } from '../../src/wire/extensions.js';
@@ -67,7 +71,10 @@ function server(extra: Partial<ServerEndpointConfig> = {}): DtlsServerEndpoint {
 type ClientOptions = Omit<EngineConfig, 'role'>;
 
 function client(extra: ClientOptions = {}): DtlsConnection {
-  return DtlsConnection.client({ fingerprints: [serverCert.fingerprint], wallClock: () => wall, ...extra }, clock);
+  return DtlsConnection.client(
+    { fingerprints: [serverCert.fingerprint], wallClock: () => wall, ...extra },
+    clock,
+  );
 }
 
 interface Exchange {
@@ -155,7 +162,10 @@ function assertResumed(x: Exchange, why: string): void {
 
 function assertFullFallback(x: Exchange, why: string): void {
   assert.equal(connected(x), false, `expected a full handshake: ${why}`);
-  assert.ok(x.serverSent.includes('server_hello_done'), 'a full handshake ends flight 4 with ServerHelloDone');
+  assert.ok(
+    x.serverSent.includes('server_hello_done'),
+    'a full handshake ends flight 4 with ServerHelloDone',
+  );
   assert.equal(x.client.state, 'connected');
 }
 
@@ -218,7 +228,12 @@ describe('resumption by session ID (RFC 5246 §7.4.1.2) and by ticket (RFC 5077)
     // RFC 5077 §3.4: with a ticket and no ID the client makes an ID up; the server echoes it to accept.
     assert.equal(hello.sessionId.length, 32);
     assert.deepEqual(findExtension(hello.extensions, ExtensionType.session_ticket), first.session!.ticket);
-    assert.deepEqual(second.serverSent, ['server_hello', 'new_session_ticket', 'change_cipher_spec', 'finished']);
+    assert.deepEqual(second.serverSent, [
+      'server_hello',
+      'new_session_ticket',
+      'change_cipher_spec',
+      'finished',
+    ]);
     assert.ok(second.session?.ticket, 'a renewed ticket is kept');
     assert.notDeepEqual(second.session.ticket, first.session!.ticket, 'the renewed ticket is a new seal');
     assert.deepEqual(second.clientInfo!.peerCertificate?.raw, serverCert.der);
@@ -351,7 +366,11 @@ describe('fallbacks to a full handshake', () => {
     assert.equal(x.clientInfo!.cipherSuite, CHACHA);
     const hello = clientHelloIn(x.clientDatagrams[0]!);
     assert.equal(hello.sessionId.length, 0, 'no session ID offered');
-    assert.equal(findExtension(hello.extensions, ExtensionType.session_ticket)?.length, 0, 'empty ticket ext');
+    assert.equal(
+      findExtension(hello.extensions, ExtensionType.session_ticket)?.length,
+      0,
+      'empty ticket ext',
+    );
   });
 
   test('a session whose suite the server no longer accepts (shared ticket secret)', () => {
@@ -398,7 +417,10 @@ describe('fallbacks to a full handshake', () => {
     assert.equal(cache.lookup(Buffer.from([1]), 10_001), undefined);
     assert.ok(cache.lookup(Buffer.from([4]), 10_999));
     assert.equal(cache.lookup(Buffer.from([4]), 11_000), undefined);
-    const ring = new TicketKeyring({ secret: Buffer.alloc(16, 9), rotationMs: 100, lifetimeMs: 1000 }, systemRandom);
+    const ring = new TicketKeyring(
+      { secret: Buffer.alloc(16, 9), rotationMs: 100, lifetimeMs: 1000 },
+      systemRandom,
+    );
     const t = ring.seal(state, 10_000);
     assert.deepEqual(ring.open(t, 10_050)?.masterSecret, state.masterSecret);
     assert.ok(ring.open(t, 10_199), 'previous period');
@@ -407,7 +429,11 @@ describe('fallbacks to a full handshake', () => {
     assert.throws(() => new TicketKeyring({ secret: Buffer.alloc(8) }, systemRandom), {
       code: 'invalid_argument',
     });
-    assert.deepEqual(decodeSessionState(encodeSessionState(state)), { ...state, peerCertificate: undefined, pskIdentity: undefined });
+    assert.deepEqual(decodeSessionState(encodeSessionState(state)), {
+      ...state,
+      peerCertificate: undefined,
+      pskIdentity: undefined,
+    });
   });
 });
 
@@ -421,7 +447,10 @@ function withoutExtension(datagram: Buffer, type: number): Buffer {
   const rec = parseDatagram(datagram).records[0]!;
   const [frag] = parseHandshakeFragments(rec.fragment);
   const hello = decodeClientHello(frag!.body);
-  const stripped = encodeClientHello({ ...hello, extensions: hello.extensions!.filter((e) => e.type !== type) });
+  const stripped = encodeClientHello({
+    ...hello,
+    extensions: hello.extensions!.filter((e) => e.type !== type),
+  });
   return encodeRecord(
     { type: rec.type, version: rec.version, epoch: rec.epoch, sequenceNumber: rec.sequenceNumber },
     encodeHandshakeMessage(frag!.msgType, frag!.messageSeq, stripped),
@@ -469,7 +498,10 @@ describe('RFC 7627 §5.3: extended master secret and resumption', () => {
     const hello = c.pollTransmit()!;
     assert.ok(findExtension(clientHelloIn(hello).extensions, ExtensionType.extended_master_secret));
     const stripped = withoutExtension(hello, ExtensionType.extended_master_secret);
-    assert.equal(findExtension(clientHelloIn(stripped).extensions, ExtensionType.extended_master_secret), undefined);
+    assert.equal(
+      findExtension(clientHelloIn(stripped).extensions, ExtensionType.extended_master_secret),
+      undefined,
+    );
     const peer: PeerAddress = { address: '127.0.0.1', port: nextPort++ };
     s.handleDatagram(stripped, peer, clock);
     const events: DtlsEvent[] = [];
@@ -509,7 +541,11 @@ describe('resumed connections keep the peer identity', () => {
       psk: { hint: 'resumption', lookup: (id) => (id.toString() === 'alice' ? key : undefined) },
       wallClock: () => wall,
     });
-    const opts: ClientOptions = { cipherSuites: [psk], psk: { identity: 'alice', key }, wallClock: () => wall };
+    const opts: ClientOptions = {
+      cipherSuites: [psk],
+      psk: { identity: 'alice', key },
+      wallClock: () => wall,
+    };
     const first = exchange(s, opts);
     assert.equal(connected(first), false);
     assert.equal(first.serverInfo!.pskIdentity, 'alice');

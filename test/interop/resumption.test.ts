@@ -74,7 +74,13 @@ async function startOurServer(options: Partial<ServerOptions>): Promise<{
 
 /** What `openssl sess_id -text` says about a saved s_client session: its ID and whether it has a ticket. */
 async function describeOpensslSession(path: string): Promise<{ sessionId: string; ticket: boolean }> {
-  const p = new PeerProcess('openssl sess_id', requireBinary('openssl'), ['sess_id', '-in', path, '-noout', '-text']);
+  const p = new PeerProcess('openssl sess_id', requireBinary('openssl'), [
+    'sess_id',
+    '-in',
+    path,
+    '-noout',
+    '-text',
+  ]);
   assert.ok(await p.waitForExit(5000), p.describe());
   assert.equal(p.exitCode, 0, p.describe());
   return {
@@ -90,7 +96,12 @@ async function exchangeWithSServer(
   line: string,
 ): Promise<DtlsSocket> {
   const replied = srv.respond(new RegExp(`^${line}$`, 'm'), `re: ${line}\n`, HANDSHAKE_MS, srv.stdout.length);
-  const socket = await connect({ host: '127.0.0.1', port: srv.port, handshakeTimeout: HANDSHAKE_MS, ...options });
+  const socket = await connect({
+    host: '127.0.0.1',
+    port: srv.port,
+    handshakeTimeout: HANDSHAKE_MS,
+    ...options,
+  });
   const reply = withTimeout(
     new Promise<string>((resolve) => socket.once('message', (m: Buffer) => resolve(m.toString('utf8')))),
     HANDSHAKE_MS,
@@ -108,7 +119,12 @@ async function exchangeWithGnutlsServ(
   options: Omit<ConnectOptions, 'host' | 'port'>,
   line: string,
 ): Promise<{ resumed: boolean; socket: DtlsSocket }> {
-  const socket = await connect({ host: '127.0.0.1', port: srv.port, handshakeTimeout: HANDSHAKE_MS, ...options });
+  const socket = await connect({
+    host: '127.0.0.1',
+    port: srv.port,
+    handshakeTimeout: HANDSHAKE_MS,
+    ...options,
+  });
   const echoed = withTimeout(
     new Promise<string>((resolve) => socket.once('message', (m: Buffer) => resolve(m.toString('utf8')))),
     HANDSHAKE_MS,
@@ -162,14 +178,24 @@ describe('openssl s_client -sess_out / -sess_in -> tsdtls server', () => {
       const dir = makeTempDir();
       const sess = join(dir.path, 'session.pem');
       try {
-        const first = await runOpensslClient({ port: ours.port, sessOut: sess, send: 'first', expect: /^first$/m });
+        const first = await runOpensslClient({
+          port: ours.port,
+          sessOut: sess,
+          send: 'first',
+          expect: /^first$/m,
+        });
         assert.ok(first.report.handshakeComplete, first.stderr);
         assert.equal(first.report.resumed, false);
         assert.equal(first.report.extendedMasterSecret, true);
         const saved = await describeOpensslSession(sess);
         assert.equal(saved.ticket, mode.ticket, 'the session s_client saved has a ticket iff tickets are on');
         if (!mode.ticket) assert.equal(saved.sessionId.length, 64, 'a 32-byte session ID from our cache');
-        const second = await runOpensslClient({ port: ours.port, sessIn: sess, send: 'second', expect: /^second$/m });
+        const second = await runOpensslClient({
+          port: ours.port,
+          sessIn: sess,
+          send: 'second',
+          expect: /^second$/m,
+        });
         assert.ok(second.report.handshakeComplete, second.stderr);
         assert.equal(second.report.resumed, true, `s_client did not reuse the session\n${second.stdout}`);
         assert.equal(second.report.cipher, first.report.cipher);
@@ -214,7 +240,12 @@ describe('openssl s_client -sess_out / -sess_in -> tsdtls server', () => {
     const sess = join(dir.path, 'session.pem');
     try {
       await runOpensslClient({ port: a.port, sessOut: sess });
-      const second = await runOpensslClient({ port: b.port, sessIn: sess, send: 'again', expect: /^again$/m });
+      const second = await runOpensslClient({
+        port: b.port,
+        sessIn: sess,
+        send: 'again',
+        expect: /^again$/m,
+      });
       assert.ok(second.report.handshakeComplete, second.stderr);
       assert.equal(second.report.resumed, false);
       assert.equal(b.connections[0]?.isResumed(), false);
@@ -256,7 +287,14 @@ describe('tsdtls client -> openssl s_server', () => {
       const dir = makeTempDir();
       const sess = join(dir.path, 'session.json');
       try {
-        const common = ['--host', '127.0.0.1', '--port', String(srv.port), '--ca', dir.file('ca.pem', ca.cert)];
+        const common = [
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(srv.port),
+          '--ca',
+          dir.file('ca.pem', ca.cert),
+        ];
         const r1 = srv.respond(/^one$/m, 'reply one\n', HANDSHAKE_MS, srv.stdout.length);
         const c1 = await runCliClient([...common, '--sess-out', sess, '--send', 'one', '--timeout', '10000']);
         await r1;

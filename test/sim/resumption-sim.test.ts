@@ -17,7 +17,13 @@ import { DtlsConnection } from '../../src/engine/connection.js';
 import type { ClientSession } from '../../src/engine/resumption.js';
 import { DtlsServerEndpoint, type ServerEndpointConfig } from '../../src/engine/server-endpoint.js';
 import { HandshakeType } from '../../src/wire/constants.js';
-import { handshakeTypesIn, hasChangeCipherSpec, type LinkOptions, type SimResult, Simulation } from './network.js';
+import {
+  handshakeTypesIn,
+  hasChangeCipherSpec,
+  type LinkOptions,
+  type SimResult,
+  Simulation,
+} from './network.js';
 
 let cert: GeneratedCertificate;
 before(async () => {
@@ -173,7 +179,9 @@ describe('scripted loss in the abbreviated handshake (RFC 6347 §4.2.4)', () => 
       // The resend was triggered by the server's timer (initial 1 s), not by a client timer.
       assert.equal(r.retransmissions.server, 1);
       assert.equal(r.retransmissions.client, 1);
-      const serverFlights = r.transmissions.filter((t) => t.from === 'server' && t.description.includes('server_hello'));
+      const serverFlights = r.transmissions.filter(
+        (t) => t.from === 'server' && t.description.includes('server_hello'),
+      );
       assert.equal(serverFlights.length, 2, 'the server sent its flight twice');
       assert.ok(serverFlights[1]!.time - serverFlights[0]!.time >= 1000, 'resent on the timer');
       assert.ok(flights[1]!.time > serverFlights[1]!.time, 'the client answered the resent flight');
@@ -190,7 +198,11 @@ describe('scripted loss in the abbreviated handshake (RFC 6347 §4.2.4)', () => 
         seed,
         link: {
           drop: (d) => {
-            if (d.from === 'server' && dropped === 0 && handshakeTypesIn(d.data).includes(HandshakeType.server_hello)) {
+            if (
+              d.from === 'server' &&
+              dropped === 0 &&
+              handshakeTypesIn(d.data).includes(HandshakeType.server_hello)
+            ) {
               dropped++;
               return true;
             }
@@ -202,7 +214,10 @@ describe('scripted loss in the abbreviated handshake (RFC 6347 §4.2.4)', () => 
       assert.equal(dropped, 1);
       assert.equal(r.retransmissions.client, 1, 'the client resent its ClientHello once');
       assert.equal(finalFlights(r).length, 1, 'the final flight went out once');
-      assert.equal(r.transmissions.filter((t) => t.from === 'client' && t.description.includes('client_hello')).length, 2);
+      assert.equal(
+        r.transmissions.filter((t) => t.from === 'client' && t.description.includes('client_hello')).length,
+        2,
+      );
     });
   }
 
