@@ -79,9 +79,9 @@ class AeadRecordCipher implements RecordCipher {
   private readonly key: KeyObject;
   private readonly fixedIv: Buffer;
   // Scratch buffers reused by every record: node:crypto copies the IV and AAD when they are handed to
-  // it, so overwriting them for the next record is safe.
-  private readonly nonce = Buffer.alloc(NONCE_LENGTH);
-  private readonly aad = Buffer.alloc(AAD_LENGTH);
+  // it, so overwriting them for the next record is safe. One allocation holds nonce, AAD and fixed IV.
+  private readonly nonce: Buffer;
+  private readonly aad: Buffer;
 
   constructor(suite: CipherSuite, key: Uint8Array, fixedIv: Uint8Array) {
     this.algorithm = NODE_CIPHER[suite.aead];
@@ -91,7 +91,10 @@ class AeadRecordCipher implements RecordCipher {
     // One KeyObject per cipher: importing the raw key on every record would be wasted work.
     this.key = createSecretKey(Buffer.from(key));
     // Buffer.alloc, not a slice of node's shared pool: a long-lived 4-byte slice would pin 8 KB.
-    this.fixedIv = Buffer.alloc(fixedIv.length);
+    const scratch = Buffer.alloc(NONCE_LENGTH + AAD_LENGTH + fixedIv.length);
+    this.nonce = scratch.subarray(0, NONCE_LENGTH);
+    this.aad = scratch.subarray(NONCE_LENGTH, NONCE_LENGTH + AAD_LENGTH);
+    this.fixedIv = scratch.subarray(NONCE_LENGTH + AAD_LENGTH);
     this.fixedIv.set(fixedIv);
     this.fixedIv.copy(this.nonce, 0);
   }

@@ -104,7 +104,10 @@ export class DtlsConnection implements HandshakeHost {
   /** Deferred handshake work (an async PSK lookup): its promise, and its result once settled. */
   private deferred: { promise: Promise<void>; ready?: () => void } | undefined;
   private changeCipherSpecWaiting = false;
-  private negotiated: Negotiated | undefined;
+  /** What outlives the handshake: the exporter's inputs and the SRTP profile. */
+  private secrets:
+    | Pick<Negotiated, 'suite' | 'masterSecret' | 'clientRandom' | 'serverRandom' | 'srtpProfile' | 'srtpMki'>
+    | undefined;
 
   private constructor(config: EngineConfig, now: number, initialSeq: number) {
     this.config = resolveConfig(config);
@@ -159,7 +162,7 @@ export class DtlsConnection implements HandshakeHost {
 
   /** The client's random of the negotiated handshake (tells a retransmitted ClientHello from a new one). */
   get clientRandom(): Buffer | undefined {
-    return this.negotiated?.clientRandom;
+    return this.secrets?.clientRandom;
   }
 
   get peerCertificate(): X509Certificate | undefined {
@@ -260,7 +263,7 @@ export class DtlsConnection implements HandshakeHost {
    * unauthenticated peer must never leave the engine.
    */
   exportKeyingMaterial(label: string, length: number, context?: Uint8Array): Buffer {
-    const n = this.negotiated;
+    const n = this.secrets;
     if (this.phase !== 'connected' || !n) {
       throw new DtlsError('not_connected', 'keying material is available only after the handshake completes');
     }
@@ -280,7 +283,7 @@ export class DtlsConnection implements HandshakeHost {
    * secret, refused before the handshake completes (and so before the peer is authenticated).
    */
   getSrtpKeys(): SrtpKeys {
-    const n = this.negotiated;
+    const n = this.secrets;
     const p = n?.srtpProfile === undefined ? undefined : srtpProfileById(n.srtpProfile);
     if (this.phase !== 'connected') {
       throw new DtlsError('not_connected', 'SRTP keys are available only after the handshake completes');
@@ -305,7 +308,11 @@ export class DtlsConnection implements HandshakeHost {
   }
 
   sendFlight(flight: number, final: boolean): void {
-    this.lastFlight = { entries: this.building, flight, final };
+    // A final flight may be kept for the connection's lifetime: give its bodies their own memory.
+    const entries = final
+      ? this.building.map((e) => (e.kind === 'handshake' ? { ...e, body: unpooled(e.body) } : e))
+      : this.building;
+    this.lastFlight = { entries, flight, final };
     this.answeredSeq = this.reassembler.expectedSeq - 1;
     this.building = [];
     this.transmitLastFlight(false);
@@ -315,14 +322,19 @@ export class DtlsConnection implements HandshakeHost {
   }
 
   installKeys(n: Negotiated): void {
-    // Kept for the connection's lifetime (exporter, resumption): own copies, not slices of node's
-    // shared 8 KB buffer pool or of a received datagram, which they would otherwise pin in memory.
-    n = {
-      ...n,
-      masterSecret: unpooled(n.masterSecret),
-      clientRandom: unpooled(n.clientRandom),
-      serverRandom: unpooled(n.serverRandom),
-      sessionId: unpooled(n.sessionId),
+    // Kept for the connection's lifetime (exporter, SRTP keys): only what those need, in one buffer
+    // of its own (not slices of node's shared 8 KB pool or of a received datagram, which they would
+    // otherwise pin in memory).
+    const secrets = Buffer.concat([n.masterSecret, n.clientRandom, n.serverRandom]);
+    const own = Buffer.alloc(secrets.length);
+    own.set(secrets);
+    this.secrets = {
+      suite: n.suite,
+      masterSecret: own.subarray(0, n.masterSecret.length),
+      clientRandom: own.subarray(n.masterSecret.length, n.masterSecret.length + n.clientRandom.length),
+      serverRandom: own.subarray(n.masterSecret.length + n.clientRandom.length),
+      srtpProfile: n.srtpProfile,
+      srtpMki: n.srtpMki && n.srtpMki.length > 0 ? unpooled(n.srtpMki) : undefined,
     };
     const kb = expandKeys(n.suite, n.masterSecret, n.clientRandom, n.serverRandom);
     const clientCipher = createRecordCipher(n.suite, kb.clientWriteKey, kb.clientWriteIv);
@@ -331,7 +343,6 @@ export class DtlsConnection implements HandshakeHost {
     const client = !this.isServer;
     this.record.addWriteEpoch(epoch, client ? clientCipher : serverCipher);
     this.record.setPendingReadCipher(epoch, client ? serverCipher : clientCipher);
-    this.negotiated = n;
     // NSS key log format, which Wireshark reads to decrypt the capture.
     this.events.push({
       type: 'keylog',
@@ -347,6 +358,9 @@ export class DtlsConnection implements HandshakeHost {
     // decoded, which are views into received datagrams).
     this.transcript.reset();
     this.role = FINISHED_ROLE;
+    // Epoch 0 will not be read again: the peer's retransmissions that matter (its Finished) come
+    // under the new keys, and unprotected records after the handshake are never acted on.
+    this.record.retireReadEpoch(0);
     // A flight that was answered is forgotten; the final flight (the server's flight 6, or the client's
     // last flight of an abbreviated handshake) is kept, to resend it if the peer's Finished comes again
     // (RFC 6347 §4.2.4).
@@ -396,8 +410,17 @@ export class DtlsConnection implements HandshakeHost {
         return this.handleAlert(rec);
       case ContentType.application_data:
         // The cipher's output is a fresh buffer (epoch-0 application data never gets here): no copy.
-        if (this.phase === 'connected') this.events.push({ type: 'data', data: rec.data });
-        else this.stats.recordsDropped++;
+        if (this.phase !== 'connected') {
+          this.stats.recordsDropped++;
+          return;
+        }
+        if (this.lastFlight?.final) {
+          // Data from the peer under the new keys means it has our final flight (RFC 6347 §4.2.4):
+          // nothing will need resending, and the old epoch will not be read again.
+          this.lastFlight = undefined;
+          this.record.retirePreviousReadEpoch();
+        }
+        this.events.push({ type: 'data', data: rec.data });
         return;
       default:
         this.stats.recordsDropped++;

@@ -95,6 +95,12 @@ export function deserializeSession(text: string): ClientSession {
   }
 }
 
+function ownCopy(b: Buffer): Buffer {
+  const c = Buffer.alloc(b.length);
+  c.set(b);
+  return c;
+}
+
 export interface SessionCacheOptions {
   /** Sessions kept at most; the oldest is evicted first (default 10,000). */
   maxEntries?: number;
@@ -128,7 +134,13 @@ export class SessionCache {
       if (oldest === undefined) break;
       this.entries.delete(oldest);
     }
-    this.entries.set(key, state);
+    // Own copies: the cache outlives the handshake, and slices of node's 8 KB buffer pool would pin it.
+    this.entries.set(key, {
+      ...state,
+      masterSecret: ownCopy(state.masterSecret),
+      peerCertificate: state.peerCertificate && ownCopy(state.peerCertificate),
+      pskIdentity: state.pskIdentity && ownCopy(state.pskIdentity),
+    });
   }
 
   lookup(sessionId: Buffer, wallNow: number): SessionState | undefined {

@@ -40,6 +40,11 @@ export interface RecordLayerLimits {
   maxBufferedBytes: number;
 }
 
+export const DEFAULT_RECORD_LAYER_LIMITS: RecordLayerLimits = {
+  maxBufferedRecords: 32,
+  maxBufferedBytes: 64 * 1024,
+};
+
 /**
  * The DTLS record layer (RFC 6347 §4.1): per-epoch keys and sequence numbers on both directions, the
  * replay window, and the buffer for records that arrive before the ChangeCipherSpec that makes their
@@ -112,6 +117,11 @@ export class RecordLayer {
       if (opened) out.push(opened);
     }
     return out;
+  }
+
+  /** Stop reading an epoch that is not the current one. */
+  retireReadEpoch(epoch: number): void {
+    if (epoch !== this.readEpoch) this.readStates = this.readStates.filter((s) => s.epoch !== epoch);
   }
 
   /** Forget the previous read epoch (once the handshake is over and the peer has moved on). */

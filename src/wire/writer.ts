@@ -91,8 +91,14 @@ export class Writer {
     return this;
   }
 
-  /** A copy of what has been written. */
+  /**
+   * A copy of what has been written, in its own memory: encoded messages can live as long as a
+   * connection (a final flight kept for retransmission), and a slice of node's shared 8 KB pool
+   * would keep the whole slab alive with it.
+   */
   finish(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.pos));
+    const out = Buffer.allocUnsafeSlow(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    return out;
   }
 }

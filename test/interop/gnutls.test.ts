@@ -8,6 +8,11 @@
  * test has its own; for an unknown PSK identity gnutls-serv does not alert but goes on with a random key
  * (hiding which identities exist), so the client sees exactly what a wrong key gives: its Finished
  * discarded ("Discarded message[...] due to invalid decryption", RFC 6347 §4.1.2.7) and no answer.
+ * GnuTLS 3.7.9 knows no AEAD SRTP profile (RFC 7714): `--srtp-profiles SRTP_AEAD_AES_128_GCM` is a
+ * "Syntax error" (gnutls-serv then never answers), so only SRTP_AES128_CM_HMAC_SHA1_80/_32 are run here; the
+ * AEAD profiles are proven against OpenSSL in srtp.test.ts. gnutls-cli 3.7.9 crashes (SIGSEGV in
+ * gnutls_psk_server_get_username, called by its session printer on the client side) after any ECDHE-PSK
+ * handshake, even against gnutls-serv, so ECDHE-PSK runs only as tsdtls client -> gnutls-serv.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -117,6 +122,8 @@ async function echoThrough(srv: GnutlsServer, socket: DtlsSocket, text: string):
   );
   socket.send(text);
   assert.equal(await reply, text);
+  // The log line may come a moment after the echo itself.
+  await srv.waitFor(/^\*\*\* Processing \d+ bytes command: /m, HANDSHAKE_MS, { stream: 'stderr' });
   assert.ok(srv.received().includes(text), srv.stderr);
 }
 
@@ -230,11 +237,10 @@ describe('GnuTLS with certificates', { concurrency: 4 }, () => {
 });
 
 describe('GnuTLS with SRTP and the exporter', { concurrency: 4 }, () => {
-  // GnuTLS and our names agree; lengths from RFC 5764 §4.1.2 / RFC 7714 §14.2: 2 * (key + salt).
+  // GnuTLS and our names agree; length from RFC 5764 §4.1.2 and §4.2: 2 * (16-byte key + 14-byte salt).
   const profiles = [
     { name: 'SRTP_AES128_CM_HMAC_SHA1_80', length: 60 },
-    { name: 'SRTP_AEAD_AES_128_GCM', length: 56 },
-    { name: 'SRTP_AEAD_AES_256_GCM', length: 88 },
+    { name: 'SRTP_AES128_CM_HMAC_SHA1_32', length: 60 },
   ];
   for (const profile of profiles) {
     test(`gnutls-cli -> tsdtls server: ${profile.name}, keying material identical`, async () => {
@@ -264,17 +270,26 @@ describe('GnuTLS with SRTP and the exporter', { concurrency: 4 }, () => {
       cert: server.cert,
       key: server.key,
       clientAuth: 'none',
-      srtp: 'SRTP_AEAD_AES_128_GCM',
+      srtp: 'SRTP_AES128_CM_HMAC_SHA1_32',
     });
     const socket = await connectTracked({
       port: srv.port,
       ca: ca.cert,
       serverName: 'localhost',
-      srtpProfiles: ['SRTP_AES128_CM_HMAC_SHA1_80', 'SRTP_AEAD_AES_128_GCM'],
+      srtpProfiles: ['SRTP_AES128_CM_HMAC_SHA1_80', 'SRTP_AES128_CM_HMAC_SHA1_32'],
     });
     await echoThrough(srv, socket, 'srtp');
-    assert.equal(socket.info?.srtpProfile, 'SRTP_AEAD_AES_128_GCM');
-    assert.equal(socket.getSrtpKeys().clientWriteKey.length, 16);
+    assert.equal(socket.info?.srtpProfile, 'SRTP_AES128_CM_HMAC_SHA1_32');
+    const keys = socket.getSrtpKeys();
+    assert.deepEqual(
+      [
+        keys.clientWriteKey.length,
+        keys.serverWriteKey.length,
+        keys.clientWriteSalt.length,
+        keys.serverWriteSalt.length,
+      ],
+      [16, 16, 14, 14],
+    );
     await socket.close();
     await srv.stop();
   });
@@ -284,6 +299,12 @@ describe('GnuTLS with PSK', { concurrency: 4 }, () => {
   const suites = [
     { iana: 'TLS_PSK_WITH_AES_128_CCM_8', openssl: 'PSK-AES128-CCM8', kx: 'PSK', cipher: 'AES-128-CCM-8' },
     {
+      iana: 'TLS_PSK_WITH_CHACHA20_POLY1305_SHA256',
+      openssl: 'PSK-CHACHA20-POLY1305',
+      kx: 'PSK',
+      cipher: 'CHACHA20-POLY1305',
+    },
+    {
       iana: 'TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256',
       openssl: 'ECDHE-PSK-CHACHA20-POLY1305',
       kx: 'ECDHE-PSK',
@@ -291,24 +312,27 @@ describe('GnuTLS with PSK', { concurrency: 4 }, () => {
     },
   ];
   for (const suite of suites) {
-    test(`gnutls-cli --pskusername -> tsdtls server: ${suite.iana}`, async () => {
-      const ours = await startOurServer({
-        cipherSuites: [suite.iana],
-        psk: { hint: 'gnutls hint', lookup: (id) => (id.toString('utf8') === IDENTITY ? PSK : undefined) },
+    // gnutls-cli crashes after ECDHE-PSK handshakes (see the top comment): that suite runs one way only.
+    if (suite.kx !== 'ECDHE-PSK') {
+      test(`gnutls-cli --pskusername -> tsdtls server: ${suite.iana}`, async () => {
+        const ours = await startOurServer({
+          cipherSuites: [suite.iana],
+          psk: { hint: 'gnutls hint', lookup: (id) => (id.toString('utf8') === IDENTITY ? PSK : undefined) },
+        });
+        const run = await runGnutlsClient({
+          port: ours.port,
+          priority: gnutlsPriorityFor(suite.openssl),
+          psk: { identity: IDENTITY, keyHex: PSK_HEX },
+          send: 'psk over gnutls',
+          expect: /^psk over gnutls$/m,
+        });
+        assert.equal(run.report.handshakeComplete, true, run.stdout);
+        assert.equal(run.report.keyExchange, suite.kx);
+        assert.equal(run.report.cipher, suite.cipher);
+        assert.equal(ours.connections[0]?.socket.info?.pskIdentity, IDENTITY);
+        await ours.server.close();
       });
-      const run = await runGnutlsClient({
-        port: ours.port,
-        priority: gnutlsPriorityFor(suite.openssl),
-        psk: { identity: IDENTITY, keyHex: PSK_HEX },
-        send: 'psk over gnutls',
-        expect: /^psk over gnutls$/m,
-      });
-      assert.equal(run.report.handshakeComplete, true, run.stdout);
-      assert.match(run.report.keyExchange ?? '', new RegExp(`^${suite.kx}`));
-      assert.equal(run.report.cipher, suite.cipher);
-      assert.equal(ours.connections[0]?.socket.info?.pskIdentity, IDENTITY);
-      await ours.server.close();
-    });
+    }
 
     test(`tsdtls client -> gnutls-serv --pskpasswd: ${suite.iana}`, async () => {
       const srv = await startGnutlsServer({
