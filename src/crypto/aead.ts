@@ -102,7 +102,8 @@ class AeadRecordCipher implements RecordCipher {
   /** Fills the first 8 AAD bytes with epoch(2) || sequence_number(6), DTLS's 64-bit seq_num. */
   private writeSeqNum(epoch: number, seq: number): void {
     this.aad.writeUInt16BE(epoch, 0);
-    this.aad.writeUIntBE(seq, 2, 6);
+    this.aad.writeUInt16BE(Math.floor(seq / 0x1_0000_0000), 2);
+    this.aad.writeUInt32BE(seq >>> 0, 4);
   }
 
   private writeAadTail(type: number, version: number, plaintextLength: number): void {

@@ -177,7 +177,9 @@ export class RecordLayer {
     out[0] = type;
     out.writeUInt16BE(this.version, 1);
     out.writeUInt16BE(epoch, 3);
-    out.writeUIntBE(seq, 5, 6);
+    // 48-bit sequence number as 16 + 32 bits (writeUIntBE with 6 bytes is markedly slower).
+    out.writeUInt16BE(Math.floor(seq / 0x1_0000_0000), 5);
+    out.writeUInt32BE(seq >>> 0, 7);
     out.writeUInt16BE(out.length - RECORD_HEADER_LENGTH, 11);
     return out;
   }

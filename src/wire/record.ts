@@ -132,7 +132,7 @@ export function parseDatagram(datagram: Uint8Array): { records: RawRecord[]; mal
       type: buf[offset]!,
       version: buf.readUInt16BE(offset + 1),
       epoch: buf.readUInt16BE(offset + 3),
-      sequenceNumber: buf.readUIntBE(offset + 5, 6),
+      sequenceNumber: buf.readUInt16BE(offset + 5) * 0x1_0000_0000 + buf.readUInt32BE(offset + 7),
       length,
       fragment: buf.subarray(offset + RECORD_HEADER_LENGTH, end),
       raw: buf.subarray(offset, end),
