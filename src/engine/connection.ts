@@ -264,7 +264,9 @@ export class DtlsConnection implements HandshakeHost {
    */
   exportKeyingMaterial(label: string, length: number, context?: Uint8Array): Buffer {
     const n = this.secrets;
-    if (this.phase !== 'connected' || !n) {
+    // After a completed handshake the keys stay exportable through a clean close (as node:tls allows);
+    // never before it, and never after a failure.
+    if (!this.info || !n || this.phase === 'failed') {
       throw new DtlsError('not_connected', 'keying material is available only after the handshake completes');
     }
     return exportKeyingMaterial(
@@ -285,7 +287,7 @@ export class DtlsConnection implements HandshakeHost {
   getSrtpKeys(): SrtpKeys {
     const n = this.secrets;
     const p = n?.srtpProfile === undefined ? undefined : srtpProfileById(n.srtpProfile);
-    if (this.phase !== 'connected') {
+    if (!this.info || this.phase === 'failed') {
       throw new DtlsError('not_connected', 'SRTP keys are available only after the handshake completes');
     }
     if (!p) throw new DtlsError('invalid_argument', 'no SRTP profile was negotiated');
