@@ -104,6 +104,9 @@ export class DtlsConnection implements HandshakeHost {
   /** Deferred handshake work (an async PSK lookup): its promise, and its result once settled. */
   private deferred: { promise: Promise<void>; ready?: () => void } | undefined;
   private changeCipherSpecWaiting = false;
+  /** The peer's flights whose new-epoch records failed authentication during the handshake. */
+  private badFinishedDatagrams = 0;
+  private peerChangeCipherSpecSeen = false;
   /** What outlives the handshake: the exporter's inputs and the SRTP profile. */
   private secrets:
     | Pick<Negotiated, 'suite' | 'masterSecret' | 'clientRandom' | 'serverRandom' | 'srtpProfile' | 'srtpMki'>
@@ -179,8 +182,14 @@ export class DtlsConnection implements HandshakeHost {
     this.guard(() => {
       for (const raw of this.record.splitDatagram(datagram)) {
         if (this.phase === 'failed' || this.phase === 'closed') break;
+        if (raw.type === ContentType.change_cipher_spec && this.phase === 'handshaking')
+          this.peerChangeCipherSpecSeen = true;
+        const badMac = this.record.drops.badMac;
         const rec = this.record.openRecord(raw);
         if (rec) this.handleRecord(rec);
+        else if (this.record.drops.badMac > badMac && this.phase === 'handshaking' && raw.epoch > 0) {
+          this.noteUnauthenticatedFinished();
+        }
       }
     });
     this.stats.recordsDropped += this.record.dropped - before;
@@ -401,6 +410,26 @@ export class DtlsConnection implements HandshakeHost {
   }
 
   // ---- internals --------------------------------------------------------------------------------
+
+  /**
+   * A record of the new epoch failed authentication while we wait for the peer's Finished. One could
+   * be forged by anyone (RFC 6347 §4.1.2.7: drop it silently). It counts as evidence only after a
+   * ChangeCipherSpec from the peer, once per ChangeCipherSpec: the same failure on the peer's resent
+   * flight as well means our keys differ from the peer's, as with a wrong pre-shared key, and waiting
+   * for the timeout would only hide that. Then the handshake ends with a fatal bad_record_mac, as
+   * RFC 6347 §4.1.2.7 requires of an implementation that alerts at all.
+   */
+  private noteUnauthenticatedFinished(): void {
+    if (!this.peerChangeCipherSpecSeen) return;
+    this.peerChangeCipherSpecSeen = false;
+    this.badFinishedDatagrams++;
+    if (this.badFinishedDatagrams >= 2) {
+      this.failWithAlert(
+        'bad_record_mac',
+        "the peer's Finished failed authentication twice: its keys differ from ours (a wrong pre-shared key?)",
+      );
+    }
+  }
 
   private handleRecord(rec: OpenedRecord): void {
     switch (rec.type) {
