@@ -125,7 +125,6 @@ export async function runServer(argv: string[], io: CliIo, signal?: AbortSignal)
   if (keylog) server.on('keylog', (line: Buffer) => keylog(line));
   const trace = v.trace ? traceServer(server, io) : undefined;
   const listening = server.listen(port, v.host);
-  if (trace) tapInbound(server, trace.feed);
   const addr = await listening;
   const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   io.stdout.write(`listening on ${shown}:${addr.port}\n`);
@@ -152,28 +151,8 @@ function traceServer(
 ): { tracer: LiveTracer; feed: TracedDatagram } {
   const color = (io.stderr as { isTTY?: boolean }).isTTY === true && process.env.NO_COLOR === undefined;
   const tracer = new LiveTracer({ role: 'server', write: (t) => io.stderr.write(t), color });
-  // The same received Buffer may come from both taps (see tapInbound); trace it once.
-  let lastInbound: Buffer | undefined;
-  const feed: TracedDatagram = (direction, data, peer) => {
-    if (direction === 'in') {
-      if (data === lastInbound) return;
-      lastInbound = data;
-    }
-    tracer.datagram(direction, data, peer);
-  };
+  const feed: TracedDatagram = (direction, data, peer) => tracer.datagram(direction, data, peer);
   server.on('datagram', feed);
   server.on('keylog', (line: Buffer) => tracer.keylog(line));
   return { tracer, feed };
-}
-
-/**
- * DtlsServer emits 'datagram' only for what it sends so far; received datagrams are taken from its UDP
- * socket, ahead of the server's own handler so a request is traced before the reply it causes. Remove
- * this once the server emits 'datagram' 'in' itself (the de-duplication in traceServer makes both safe).
- */
-function tapInbound(server: ReturnType<typeof createServer>, feed: TracedDatagram): void {
-  const udp = (server as unknown as { udp?: import('node:dgram').Socket }).udp;
-  udp?.prependListener('message', (msg, rinfo) =>
-    feed('in', msg, { address: rinfo.address, port: rinfo.port }),
-  );
 }

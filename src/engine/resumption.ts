@@ -18,30 +18,34 @@ export interface SessionState {
   createdAt: number;
   peerCertificate?: Buffer;
   pskIdentity?: Buffer;
+  /** The server_name of the handshake that made it: never resumed under another (RFC 6066 §3). */
+  serverName?: string;
 }
 
 /** Encode a SessionState (the plaintext of a ticket, and the body of a client session). */
 export function encodeSessionState(s: SessionState): Buffer {
   const w = new Writer(128 + (s.peerCertificate?.length ?? 0));
-  w.u8(1); // format version
+  w.u8(2); // format version
   w.u16(s.cipherSuite);
   w.vec8(s.masterSecret);
   w.u8(s.extendedMasterSecret ? 1 : 0);
   w.u48(Math.max(0, Math.floor(s.createdAt)));
   w.vec24(s.peerCertificate ?? Buffer.alloc(0));
   w.vec16(s.pskIdentity ?? Buffer.alloc(0));
+  w.vec8(Buffer.from(s.serverName ?? '', 'latin1'));
   return w.finish();
 }
 
 export function decodeSessionState(b: Uint8Array): SessionState {
   const r = new Reader(b);
-  if (r.u8('session format') !== 1) throw new DecodeError('unknown session format');
+  if (r.u8('session format') !== 2) throw new DecodeError('unknown session format');
   const cipherSuite = r.u16('cipher_suite');
   const masterSecret = Buffer.from(r.vec8('master_secret', 48, 48));
   const extendedMasterSecret = r.u8('ems') === 1;
   const createdAt = r.u48('created_at');
   const cert = r.vec24('peer_certificate');
   const psk = r.vec16('psk_identity');
+  const name = r.vec8('server_name');
   r.expectEnd('session');
   return {
     cipherSuite,
@@ -50,6 +54,7 @@ export function decodeSessionState(b: Uint8Array): SessionState {
     createdAt,
     peerCertificate: cert.length ? Buffer.from(cert) : undefined,
     pskIdentity: psk.length ? Buffer.from(psk) : undefined,
+    ...(name.length ? { serverName: name.toString('latin1') } : {}),
   };
 }
 
@@ -65,6 +70,8 @@ export interface ClientSession {
   ticketLifetimeSeconds?: number;
   state: SessionState;
   serverName?: string;
+  /** The server's certificate chain as received (leaf first), to re-check it before resuming. */
+  peerChain?: Buffer[];
 }
 
 export function serializeSession(s: ClientSession): string {
@@ -75,6 +82,7 @@ export function serializeSession(s: ClientSession): string {
     ticketLifetimeSeconds: s.ticketLifetimeSeconds,
     state: encodeSessionState(s.state).toString('base64'),
     serverName: s.serverName,
+    peerChain: s.peerChain?.map((c) => c.toString('base64')),
   });
 }
 
@@ -89,6 +97,9 @@ export function deserializeSession(text: string): ClientSession {
         typeof o.ticketLifetimeSeconds === 'number' ? o.ticketLifetimeSeconds : undefined,
       state: decodeSessionState(Buffer.from(String(o.state), 'base64')),
       serverName: typeof o.serverName === 'string' ? o.serverName : undefined,
+      peerChain: Array.isArray(o.peerChain)
+        ? o.peerChain.map((c) => Buffer.from(String(c), 'base64'))
+        : undefined,
     };
   } catch (e) {
     throw new DtlsError('invalid_argument', `unreadable session: ${(e as Error).message}`);

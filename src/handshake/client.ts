@@ -119,6 +119,7 @@ export class ClientHandshake implements HandshakeRole {
   private srtpProfile?: number;
   private alpnProtocol?: string;
   private offeredSession?: ClientSession;
+  private serverChain?: Buffer[];
   private ticketExpected = false;
   private resumed = false;
   private newTicket?: { ticket: Buffer; lifetime: number };
@@ -207,12 +208,39 @@ export class ClientHandshake implements HandshakeRole {
     this.host.sendFlight(1, false);
   }
 
-  /** The configured session, if it can be offered: its suite must still be one we offer. */
+  /**
+   * The configured session, if it can be offered: its suite must still be one we offer, it must be
+   * for the same server name, and the server it authenticated must still pass today's trust settings
+   * (a resumed handshake carries no certificate, so the check happens here or not at all).
+   */
   private resumableSession(): ClientSession | undefined {
-    const s = this.host.config.session;
+    const cfg = this.host.config;
+    const s = cfg.session;
     if (!s) return undefined;
-    if (!this.host.config.suites.some((x) => x.id === s.state.cipherSuite)) return undefined;
+    if (!cfg.suites.some((x) => x.id === s.state.cipherSuite)) return undefined;
     if (s.sessionId.length === 0 && !s.ticket) return undefined;
+    if ((s.serverName ?? '') !== (cfg.serverName ?? '')) return undefined;
+    const leaf = s.state.peerCertificate;
+    if (leaf) {
+      try {
+        verifyPeerCertificate(s.peerChain?.length ? s.peerChain : [leaf], {
+          ca: cfg.ca ? [...cfg.ca] : undefined,
+          fingerprints: cfg.fingerprints ? [...cfg.fingerprints] : undefined,
+          serverName: cfg.serverName,
+          insecure: cfg.insecure,
+          now: cfg.certificateTime?.(),
+        });
+      } catch {
+        return undefined;
+      }
+    } else if (s.state.pskIdentity) {
+      const psk = cfg.psk as ClientPsk | undefined;
+      if (!psk) return undefined;
+      if (typeof psk !== 'function' && !Buffer.from(psk.identity).equals(s.state.pskIdentity))
+        return undefined;
+    } else if (usesCertificate(suiteById(s.state.cipherSuite)!)) {
+      return undefined;
+    }
     return s;
   }
 
@@ -405,6 +433,7 @@ export class ClientHandshake implements HandshakeRole {
     const cert = decodeOrFail('Certificate', () => decodeCertificate(msg.body));
     const cfg = this.host.config;
     // The identity is checked here, inside the handshake, before anything is established.
+    this.serverChain = cert.certificateList.map((c) => Buffer.from(c));
     this.serverCertificate = verifyPeerCertificate(cert.certificateList, {
       ca: cfg.ca ? [...cfg.ca] : undefined,
       fingerprints: cfg.fingerprints ? [...cfg.fingerprints] : undefined,
@@ -638,6 +667,7 @@ export class ClientHandshake implements HandshakeRole {
             createdAt: cfg.wallClock?.() ?? 0,
             peerCertificate: n.peerCertificate?.raw,
             pskIdentity: n.pskIdentity,
+            serverName: cfg.serverName,
           };
     const ticket = this.newTicket?.ticket ?? (this.resumed ? this.offeredSession?.ticket : undefined);
     if (n.sessionId.length === 0 && !ticket) return undefined;
@@ -647,6 +677,7 @@ export class ClientHandshake implements HandshakeRole {
       ticketLifetimeSeconds: this.newTicket?.lifetime ?? this.offeredSession?.ticketLifetimeSeconds,
       state,
       serverName: cfg.serverName,
+      peerChain: this.resumed ? this.offeredSession?.peerChain : this.serverChain,
     };
   }
 }

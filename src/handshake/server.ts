@@ -39,6 +39,7 @@ import {
   decodeAlpn,
   decodeEcPointFormats,
   decodeRenegotiationInfo,
+  decodeServerNameList,
   decodeSignatureAlgorithms,
   decodeSupportedGroups,
   decodeUseSrtp,
@@ -49,6 +50,7 @@ import {
   encodeRenegotiationInfo,
   encodeUseSrtp,
   findExtension,
+  hostNameOf,
 } from '../wire/extensions.js';
 import { decodeFinished, encodeFinished } from '../wire/finished.js';
 import { encodeNewSessionTicket } from '../wire/new-session-ticket.js';
@@ -101,6 +103,7 @@ export class ServerHandshake implements HandshakeRole {
   private alpnProtocol?: string;
   private resumed = false;
   private issueTicket = false;
+  private serverName?: string;
 
   constructor(private readonly host: HandshakeHost) {}
 
@@ -239,6 +242,10 @@ export class ServerHandshake implements HandshakeRole {
       // RFC 7627 §5.2: a server that requires EMS aborts the handshake.
       throw new HandshakeFailure('handshake_failure', 'client did not offer extended_master_secret');
     }
+    const sniExt = findExtension(ext, ExtensionType.server_name);
+    this.serverName = sniExt
+      ? decodeOrFail('server_name', () => hostNameOf(decodeServerNameList(sniExt)))
+      : undefined;
     const ticketExt = findExtension(ext, ExtensionType.session_ticket);
     // RFC 5077 §3.2: answer a client that supports tickets with an empty session_ticket and a ticket.
     this.issueTicket = ticketExt !== undefined && cfg.ticketKeyring !== undefined;
@@ -385,6 +392,8 @@ export class ServerHandshake implements HandshakeRole {
       state = cfg.sessionCache.lookup(ch.sessionId, wall);
     }
     if (!state) return undefined;
+    // RFC 6066 §3: a session is not resumed under another server name.
+    if ((state.serverName ?? '') !== (this.serverName ?? '')) return undefined;
     if (!ch.cipherSuites.includes(state.cipherSuite) || !cfg.suites.some((s) => s.id === state.cipherSuite)) {
       return undefined;
     }
@@ -588,6 +597,7 @@ export class ServerHandshake implements HandshakeRole {
         createdAt: cfg.wallClock?.() ?? 0,
         peerCertificate: this.clientCertificate?.raw,
         pskIdentity: this.pskIdentity,
+        serverName: this.serverName,
       };
       if (cfg.sessionCache && this.sessionId.length > 0) cfg.sessionCache.store(this.sessionId, state);
       if (this.issueTicket) this.queueNewSessionTicket(state);

@@ -104,6 +104,7 @@ export class DtlsServer extends EventEmitter {
         port: rinfo.port,
         family: rinfo.family as 'IPv4' | 'IPv6',
       };
+      if (this.listenerCount('datagram') > 0) this.emit('datagram', 'in', msg, peer);
       this.endpoint.handleDatagram(msg, peer, monotonicNow());
       this.flush();
     });

@@ -41,12 +41,22 @@ import { type SimResult, Simulation } from '../sim/network.js';
 
 let serverCert: GeneratedCertificate;
 let clientCert: GeneratedCertificate;
+let namingCa: GeneratedCertificate;
+/** Signed by namingCa, valid for the name a.test only. */
+let aTestCert: GeneratedCertificate;
 
 before(async () => {
-  [serverCert, clientCert] = await Promise.all([
+  [serverCert, clientCert, namingCa] = await Promise.all([
     generateCertificate({ keyType: 'ecdsa-p256', commonName: 'resumption server' }),
     generateCertificate({ keyType: 'ecdsa-p256', commonName: 'resumption client' }),
+    generateCertificate({ keyType: 'ecdsa-p256', commonName: 'resumption naming CA', isCA: true }),
   ]);
+  aTestCert = await generateCertificate({
+    keyType: 'ecdsa-p256',
+    commonName: 'a.test',
+    subjectAltNames: ['a.test'],
+    issuer: namingCa,
+  });
 });
 
 /** Virtual wall clock (ms) shared by every client and server here: sessions and tickets age with it. */
@@ -586,5 +596,56 @@ describe('resumed connections keep the peer identity', () => {
       assert.deepEqual(x.clientInfo!.peerCertificate?.raw, serverCert.der);
       assertDataFlows(x, 'client cert resumed');
     }
+  });
+
+  test('a session verified for one server name does not authenticate another (full check instead)', () => {
+    // The session's certificate was checked for a.test only. Offering it when connecting to b.test
+    // must not yield a connection that reports b.test's server as authenticated: without resumption
+    // the full handshake checks the certificate against b.test and fails (RFC 6125 name check).
+    const s = new DtlsServerEndpoint({
+      identity: { certificateChain: [aTestCert.der], privateKey: aTestCert.privateKey },
+      wallClock: () => wall,
+    });
+    const trust: ClientOptions = { ca: [namingCa.cert], fingerprints: undefined };
+    const first = fullHandshake(s, { ...trust, serverName: 'a.test' });
+    assert.equal(first.session!.serverName, 'a.test');
+    // (On an endpoint of its own: the failed peer's flight would still be resent from `s`.)
+    const plain = exchange(
+      new DtlsServerEndpoint({
+        identity: { certificateChain: [aTestCert.der], privateKey: aTestCert.privateKey },
+      }),
+      { ...trust, serverName: 'b.test' },
+    );
+    assert.equal(plain.clientInfo, undefined, 'b.test is not in the certificate: a full handshake fails');
+    const x = exchange(s, { ...trust, serverName: 'b.test', session: first.session });
+    assert.ok(
+      x.clientInfo === undefined,
+      `connected${x.clientInfo?.resumed ? ' (resumed)' : ''} to b.test with a certificate for a.test only`,
+    );
+  });
+
+  test('a session is not resumed past a trust configuration that no longer accepts its certificate', () => {
+    // The client now pins another fingerprint; the session's server certificate does not match it.
+    // A full handshake would fail the pin; a resumption must not silently accept the old certificate.
+    const s = server();
+    const first = fullHandshake(s);
+    const pinnedElsewhere: ClientOptions = { fingerprints: [clientCert.fingerprint] };
+    const x = exchange(s, { ...pinnedElsewhere, session: first.session });
+    assert.ok(
+      x.clientInfo === undefined,
+      `connected${x.clientInfo?.resumed ? ' (resumed)' : ''} although the pinned fingerprint does not match`,
+    );
+  });
+
+  test('the server does not resume a session under a different server_name (RFC 6066 §3)', () => {
+    // "A server that implements this extension MUST NOT accept the request to resume the session if
+    // the server_name extension contains a different name. Instead, it proceeds with a full handshake."
+    // The client pins the fingerprint (no name check), so only the server can refuse here.
+    const s = server();
+    const first = fullHandshake(s, { serverName: 'a.test' });
+    const x = exchange(s, { serverName: 'b.test', session: { ...first.session!, serverName: 'b.test' } });
+    const hello = clientHelloIn(x.clientDatagrams[0]!);
+    assert.ok(findExtension(hello.extensions, ExtensionType.server_name), 'b.test sent as SNI');
+    assertFullFallback(x, 'session made for a.test, resumed for b.test');
   });
 });

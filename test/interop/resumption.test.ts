@@ -6,9 +6,11 @@
  * from s_server) and from ours (isResumed(), the CLI's `established ... resumed` line).
  *
  * What was found to work (and is asserted): s_client -sess_out/-sess_in and gnutls-cli --resume resume
- * with our server by ID and by ticket; gnutls-cli --noticket against a server without a cache cannot
- * resume and falls back to a full handshake; our client resumes with s_server (with and without
- * -no_ticket) and with gnutls-serv --udp (with and without --noticket).
+ * with our server by ID and by ticket; gnutls-cli with %NO_TICKETS against a server without a cache
+ * cannot resume and falls back to a full handshake (its --noticket does not stop DTLS 1.2 tickets);
+ * s_client with EMS turned off (an OpenSSL config) is refused an EMS session and gets a full handshake
+ * for a non-EMS one offered with EMS (RFC 7627 §5.3); our client resumes with s_server (with and
+ * without -no_ticket) and with gnutls-serv --udp (with and without --noticket).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -17,6 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type GeneratedCertificate, generateCertificate } from '../../src/cert/generate.js';
 import { deserializeSession } from '../../src/engine/resumption.js';
+import type { DtlsError } from '../../src/errors.js';
 import { type ConnectOptions, connect } from '../../src/node/client.js';
 import { createServer, type DtlsServer, type ServerOptions } from '../../src/node/server.js';
 import type { DtlsSocket } from '../../src/node/socket.js';
@@ -34,7 +37,20 @@ import {
   withTimeout,
 } from './peers.js';
 
-after(cleanupPeers);
+/** Every socket and server opened here, closed at the end even when a test failed half-way. */
+const opened = new Set<{ close(): Promise<void> }>();
+
+after(async () => {
+  await Promise.allSettled([...opened].map((x) => withTimeout(x.close(), 2000, 'closing')));
+  await cleanupPeers();
+});
+
+/** Our connect(), remembered for the final cleanup. */
+async function open(options: ConnectOptions): Promise<DtlsSocket> {
+  const socket = await connect({ handshakeTimeout: HANDSHAKE_MS, ...options });
+  opened.add(socket);
+  return socket;
+}
 
 const HANDSHAKE_MS = 5000;
 /** The CLI entry point, from dist/test/interop/ back to the repository root. */
@@ -61,15 +77,20 @@ async function startOurServer(options: Partial<ServerOptions>): Promise<{
   server: DtlsServer;
   port: number;
   connections: DtlsSocket[];
+  peerErrors: DtlsError[];
 }> {
   const connections: DtlsSocket[] = [];
+  const peerErrors: DtlsError[] = [];
   const server = createServer({ cert: serverCert.cert, key: serverCert.key, ...options }, (socket) => {
     connections.push(socket);
+    opened.add(socket);
     socket.on('message', (m: Buffer) => socket.send(m));
     socket.on('error', () => {});
   });
+  server.on('peerError', (e: DtlsError) => peerErrors.push(e));
+  opened.add(server);
   const { port } = await server.listen(0, '127.0.0.1');
-  return { server, port, connections };
+  return { server, port, connections, peerErrors };
 }
 
 /** What `openssl sess_id -text` says about a saved s_client session: its ID and whether it has a ticket. */
@@ -95,13 +116,14 @@ async function exchangeWithSServer(
   options: Omit<ConnectOptions, 'host' | 'port'>,
   line: string,
 ): Promise<DtlsSocket> {
-  const replied = srv.respond(new RegExp(`^${line}$`, 'm'), `re: ${line}\n`, HANDSHAKE_MS, srv.stdout.length);
-  const socket = await connect({
-    host: '127.0.0.1',
-    port: srv.port,
-    handshakeTimeout: HANDSHAKE_MS,
-    ...options,
-  });
+  // The answer must not start with one of s_server's stdin command letters (see peers.ts).
+  const replied = srv.respond(
+    new RegExp(`^${line}$`, 'm'),
+    `answer: ${line}\n`,
+    HANDSHAKE_MS,
+    srv.stdout.length,
+  );
+  const socket = await open({ host: '127.0.0.1', port: srv.port, ...options });
   const reply = withTimeout(
     new Promise<string>((resolve) => socket.once('message', (m: Buffer) => resolve(m.toString('utf8')))),
     HANDSHAKE_MS,
@@ -109,7 +131,7 @@ async function exchangeWithSServer(
   );
   socket.send(`${line}\n`);
   await replied;
-  assert.equal(await reply, `re: ${line}\n`);
+  assert.equal(await reply, `answer: ${line}\n`);
   return socket;
 }
 
@@ -119,12 +141,7 @@ async function exchangeWithGnutlsServ(
   options: Omit<ConnectOptions, 'host' | 'port'>,
   line: string,
 ): Promise<{ resumed: boolean; socket: DtlsSocket }> {
-  const socket = await connect({
-    host: '127.0.0.1',
-    port: srv.port,
-    handshakeTimeout: HANDSHAKE_MS,
-    ...options,
-  });
+  const socket = await open({ host: '127.0.0.1', port: srv.port, ...options });
   const echoed = withTimeout(
     new Promise<string>((resolve) => socket.once('message', (m: Buffer) => resolve(m.toString('utf8')))),
     HANDSHAKE_MS,
@@ -257,6 +274,77 @@ describe('openssl s_client -sess_out / -sess_in -> tsdtls server', () => {
   });
 });
 
+/**
+ * OpenSSL 3.0's s_client has no -no_ems; SSL_CONF `Options = -ExtendedMasterSecret` in the system default
+ * section of a config named by OPENSSL_CONF turns the extension off (checked: s_client then prints
+ * `Extended master secret: no`).
+ */
+const NO_EMS_CONFIG = `openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+Options = -ExtendedMasterSecret
+`;
+
+/** Runs `start` with OPENSSL_CONF set (the peer is spawned synchronously inside it), then restores it. */
+function withOpensslConf<T>(path: string | undefined, start: () => T): T {
+  const previous = process.env.OPENSSL_CONF;
+  if (path === undefined) return start();
+  process.env.OPENSSL_CONF = path;
+  try {
+    return start();
+  } finally {
+    if (previous === undefined) delete process.env.OPENSSL_CONF;
+    else process.env.OPENSSL_CONF = previous;
+  }
+}
+
+describe('RFC 7627 §5.3 with s_client: extended master secret across resumption', () => {
+  test('an EMS session offered without EMS: our server aborts with handshake_failure', async () => {
+    const ours = await startOurServer({});
+    const dir = makeTempDir();
+    const sess = join(dir.path, 'session.pem');
+    const noEms = dir.file('no-ems.cnf', NO_EMS_CONFIG);
+    try {
+      const first = await runOpensslClient({ port: ours.port, sessOut: sess });
+      assert.equal(first.report.extendedMasterSecret, true);
+      const second = await withOpensslConf(noEms, () => runOpensslClient({ port: ours.port, sessIn: sess }));
+      assert.equal(second.report.handshakeComplete, false, second.stdout);
+      assert.equal(second.report.alertReceived, 'handshake failure', second.stderr);
+      assert.equal(ours.peerErrors[0]?.code, 'handshake_failure');
+      assert.match(ours.peerErrors[0]!.message, /extended.master.secret/);
+      assert.equal(ours.connections.length, 1);
+    } finally {
+      dir.remove();
+      await ours.server.close();
+    }
+  });
+
+  test('a session made without EMS, offered with EMS: full handshake with EMS', async () => {
+    const ours = await startOurServer({});
+    const dir = makeTempDir();
+    const sess = join(dir.path, 'session.pem');
+    const noEms = dir.file('no-ems.cnf', NO_EMS_CONFIG);
+    try {
+      const first = await withOpensslConf(noEms, () => runOpensslClient({ port: ours.port, sessOut: sess }));
+      assert.ok(first.report.handshakeComplete, first.stderr);
+      assert.equal(first.report.extendedMasterSecret, false, 'the config did not turn EMS off');
+      assert.equal(ours.connections[0]?.info?.extendedMasterSecret, false);
+      const second = await runOpensslClient({ port: ours.port, sessIn: sess, send: 'ems', expect: /^ems$/m });
+      assert.ok(second.report.handshakeComplete, second.stderr);
+      assert.equal(second.report.resumed, false);
+      assert.equal(second.report.extendedMasterSecret, true);
+      assert.equal(ours.connections[1]?.isResumed(), false);
+      assert.equal(ours.connections[1]?.info?.extendedMasterSecret, true);
+    } finally {
+      dir.remove();
+      await ours.server.close();
+    }
+  });
+});
+
 describe('tsdtls client -> openssl s_server', () => {
   for (const noTicket of [true, false]) {
     const mode = noTicket ? 'by session ID (s_server -no_ticket)' : 'by ticket (s_server default)';
@@ -295,21 +383,21 @@ describe('tsdtls client -> openssl s_server', () => {
           '--ca',
           dir.file('ca.pem', ca.cert),
         ];
-        const r1 = srv.respond(/^one$/m, 'reply one\n', HANDSHAKE_MS, srv.stdout.length);
+        const r1 = srv.respond(/^one$/m, 'answer one\n', HANDSHAKE_MS, srv.stdout.length);
         const c1 = await runCliClient([...common, '--sess-out', sess, '--send', 'one', '--timeout', '10000']);
         await r1;
         assert.equal(c1.exitCode, 0, c1.describe());
-        assert.match(c1.stdout, /^reply one$/m);
+        assert.match(c1.stdout, /^answer one$/m);
         assert.match(c1.stderr, /^established DTLSv1\.2 /m);
         assert.doesNotMatch(c1.stderr, /resumed/);
         const saved = deserializeSession(readFileSync(sess, 'utf8'));
         assert.equal(saved.ticket !== undefined, !noTicket);
         const mark = srv.stdout.length;
-        const r2 = srv.respond(/^two$/m, 'reply two\n', HANDSHAKE_MS, mark);
+        const r2 = srv.respond(/^two$/m, 'answer two\n', HANDSHAKE_MS, mark);
         const c2 = await runCliClient([...common, '--sess-in', sess, '--send', 'two', '--timeout', '10000']);
         await r2;
         assert.equal(c2.exitCode, 0, c2.describe());
-        assert.match(c2.stdout, /^reply two$/m);
+        assert.match(c2.stdout, /^answer two$/m);
         assert.match(c2.stderr, /^established DTLSv1\.2 .*, resumed\)$/m);
         await srv.waitFor(/^Reused session-id$/m, HANDSHAKE_MS, { from: mark });
       } finally {
@@ -340,23 +428,36 @@ describe('gnutls-cli --udp --resume -> tsdtls server', () => {
     });
   }
 
-  test('gnutls-cli --noticket against a server without a session cache: full handshake again', async () => {
+  test('gnutls-cli with %NO_TICKETS against a server without a session cache: full handshake again', async () => {
+    // gnutls-cli 3.7.9 --noticket still sends an empty SessionTicket extension in DTLS 1.2 (the flag
+    // only stops TLS 1.3 tickets), and resumes by ticket; the priority keyword %NO_TICKETS removes it.
     const ours = await startOurServer({ sessionCache: false });
     try {
       const run = await runGnutlsClient({
         port: ours.port,
         resume: true,
-        extraArgs: ['--noticket'],
+        priority: 'NORMAL:%NO_TICKETS',
         send: 'ping',
         expect: /^ping$/m,
       });
       assert.ok(run.report.handshakeComplete, run.stdout);
-      assert.equal(run.report.resumed, false);
+      assert.equal(run.report.resumed, false, 'no mechanism in common, yet resumed');
       assert.equal(ours.connections.length, 2);
       assert.deepEqual(
         ours.connections.map((c) => c.isResumed()),
         [false, false],
       );
+    } finally {
+      await ours.server.close();
+    }
+  });
+
+  test('gnutls-cli with %NO_TICKETS resumes by session ID from our cache', async () => {
+    const ours = await startOurServer({});
+    try {
+      const run = await runGnutlsClient({ port: ours.port, resume: true, priority: 'NORMAL:%NO_TICKETS' });
+      assert.equal(run.report.resumed, true, run.stdout);
+      assert.equal(ours.connections[1]?.isResumed(), true);
     } finally {
       await ours.server.close();
     }
