@@ -134,6 +134,13 @@ export function resolveConfig(cfg: EngineConfig): ResolvedConfig {
   }
   const suites = cfg.cipherSuites ? parseSuiteList(cfg.cipherSuites) : defaultSuites(cfg);
   if (suites.length === 0) throw new DtlsError('invalid_argument', 'no cipher suite configured');
+  const psk = cfg.psk as Partial<PskCredentials> | undefined;
+  if (cfg.role === 'client' && psk && typeof psk === 'object' && psk.identity !== undefined) {
+    // RFC 4279 §2: psk_identity<0..2^16-1>; an empty identity names nobody.
+    const n = Buffer.byteLength(psk.identity);
+    if (n === 0 || n > 0xffff)
+      throw new DtlsError('invalid_argument', `PSK identity must be 1..65535 bytes, got ${n}`);
+  }
   for (const p of cfg.srtpProfiles ?? []) srtpProfileByName(p);
   for (const a of cfg.alpn ?? []) {
     if (a.length === 0 || Buffer.byteLength(a) > 255)
