@@ -21,7 +21,8 @@ import {
 export const SERVER_USAGE = `tsdtls server --port N [--host H] [--cert F --key F] [--ca F] [--request-cert | --require-cert]
        [--ciphers LIST] [--groups LIST] [--mtu N] [--no-cookie] [--echo]
        [--psk HEX --psk-identity ID] [--psk-hint TEXT] [--psk-file FILE] [--srtp PROFILES] [--alpn LIST]
-       [--export LABEL:LENGTH[:CONTEXTHEX]] [--no-tickets] [--no-session-cache] [--keylog FILE] [--trace]`;
+       [--export LABEL:LENGTH[:CONTEXTHEX]] [--no-tickets] [--no-session-cache]
+       [--ticket-secret HEX] [--cookie-secret HEX] [--keylog FILE] [--trace]`;
 
 /** Parse `identity:hexkey` lines (blank lines and # comments ignored). */
 export function parsePskFile(text: string): Map<string, Buffer> {
@@ -66,6 +67,8 @@ export async function runServer(argv: string[], io: CliIo, signal?: AbortSignal)
       alpn: { type: 'string' },
       export: { type: 'string', multiple: true },
       'no-tickets': { type: 'boolean' },
+      'ticket-secret': { type: 'string' },
+      'cookie-secret': { type: 'string' },
       'no-session-cache': { type: 'boolean' },
       trace: { type: 'boolean' },
     },
@@ -105,7 +108,12 @@ export async function runServer(argv: string[], io: CliIo, signal?: AbortSignal)
     psk,
     srtpProfiles: v.srtp,
     alpn: v.alpn,
-    tickets: v['no-tickets'] ? false : undefined,
+    tickets: v['no-tickets']
+      ? false
+      : v['ticket-secret']
+        ? { secret: hexKey(v['ticket-secret'], '--ticket-secret') }
+        : undefined,
+    cookieSecret: v['cookie-secret'] ? hexKey(v['cookie-secret'], '--cookie-secret') : undefined,
     sessionCache: v['no-session-cache'] ? false : undefined,
   });
   const exports = (v.export ?? []).map(parseExportSpec);

@@ -8,6 +8,7 @@ import { MIN_MTU } from '../handshake/flight.js';
 import { DEFAULT_REASSEMBLER_LIMITS, type ReassemblerLimits } from '../handshake/reassembler.js';
 import { DEFAULT_RETRANSMIT_POLICY, type RetransmitPolicy } from '../handshake/retransmit-timer.js';
 import { srtpProfileByName } from '../handshake/srtp.js';
+import { DEFAULT_RECORD_LAYER_LIMITS, type RecordLayerLimits } from '../record/record-layer.js';
 import type { ClientSession, SessionCache, TicketKeyring } from './resumption.js';
 
 /** Our own certificate chain (leaf first, DER) and its private key. */
@@ -66,7 +67,10 @@ export interface EngineConfig {
   /** Wall-clock time for certificate validity (the engine's `now` is monotonic, not a date). */
   // biome-ignore lint/style/noRestrictedGlobals: a type only; the adapter supplies the clock.
   certificateTime?: () => Date;
+  /** Handshake reassembly bounds: largest message, how far ahead of message_seq fragments are kept. */
   limits?: Partial<ReassemblerLimits>;
+  /** Records of the next epoch held before its ChangeCipherSpec: count and bytes (default 32, 64 KiB). */
+  recordLimits?: Partial<RecordLayerLimits>;
   /** Largest number of HelloVerifyRequests a client answers (RFC 6347 §4.2.1 allows several). */
   maxHelloVerifyRequests?: number;
   /** DTLS-SRTP protection profiles in preference order (RFC 5764 §4.1.1), e.g. SRTP_AEAD_AES_128_GCM. */
@@ -96,6 +100,7 @@ export interface ResolvedConfig extends EngineConfig {
   handshakeTimeoutMs: number;
   random: RandomSource;
   reassemblerLimits: ReassemblerLimits;
+  recordLayerLimits: RecordLayerLimits;
   maxHelloVerifyRequests: number;
 }
 
@@ -160,6 +165,7 @@ export function resolveConfig(cfg: EngineConfig): ResolvedConfig {
     handshakeTimeoutMs: cfg.handshakeTimeoutMs ?? 60_000,
     random: cfg.random ?? systemRandom,
     reassemblerLimits: { ...DEFAULT_REASSEMBLER_LIMITS, ...cfg.limits },
+    recordLayerLimits: { ...DEFAULT_RECORD_LAYER_LIMITS, ...cfg.recordLimits },
     maxHelloVerifyRequests: cfg.maxHelloVerifyRequests ?? 4,
     [RESOLVED]: true,
   } as ResolvedConfig;

@@ -114,7 +114,7 @@ export class DtlsConnection implements HandshakeHost {
 
   private constructor(config: EngineConfig, now: number, initialSeq: number) {
     this.config = resolveConfig(config);
-    this.record = new RecordLayer();
+    this.record = new RecordLayer(this.config.recordLayerLimits);
     this.reassembler = new Reassembler(initialSeq, this.config.reassemblerLimits);
     this.sendSeq = initialSeq;
     this.timer = new RetransmitTimer(this.config.retransmitPolicy);
