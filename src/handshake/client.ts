@@ -58,7 +58,7 @@ import {
   decodePskServerKeyExchange,
   type ServerEcdhParams,
 } from '../wire/server-key-exchange.js';
-import type { HandshakeHost, HandshakeRole, Negotiated } from './host.js';
+import { connectionInfoOf, type HandshakeHost, type HandshakeRole, type Negotiated } from './host.js';
 import type { HandshakeMessage } from './reassembler.js';
 import { srtpProfileById, srtpProfileByName } from './srtp.js';
 
@@ -637,19 +637,7 @@ export class ClientHandshake implements HandshakeRole {
       host.sendFlight(5, true);
     }
     this.state = 'done';
-    host.established({
-      protocol: 'DTLSv1.2',
-      cipherSuite: n.suite.name,
-      cipherSuiteId: n.suite.id,
-      group: n.group,
-      signatureScheme: n.signatureScheme,
-      extendedMasterSecret: n.extendedMasterSecret,
-      resumed: this.resumed,
-      peerCertificate: n.peerCertificate,
-      pskIdentity: n.pskIdentity?.toString('utf8'),
-      srtpProfile: n.srtpProfile === undefined ? undefined : srtpProfileById(n.srtpProfile)?.name,
-      alpnProtocol: n.alpnProtocol,
-    });
+    host.established(connectionInfoOf(n, this.resumed));
     const session = this.sessionToKeep(n);
     if (session) host.emit({ type: 'session', session });
   }

@@ -4,6 +4,7 @@ import type { ResolvedConfig } from '../engine/config.js';
 import type { ConnectionInfo, DtlsEvent } from '../engine/events.js';
 import type { RecordLayer } from '../record/record-layer.js';
 import type { HandshakeMessage } from './reassembler.js';
+import { srtpProfileById } from './srtp.js';
 import type { Transcript } from './transcript.js';
 
 /** What both roles agree on by the end of the handshake (RFC 5246 §A.6 SecurityParameters). */
@@ -39,7 +40,7 @@ export interface HandshakeHost {
   sendFlight(flight: number, final: boolean): void;
   /** Derive the key block and install the next epoch's write keys and pending read keys. */
   installKeys(n: Negotiated): void;
-  /** Forget the received messages numbering (after a HelloVerifyRequest the client starts over). */
+  /** The handshake is complete and the peer authenticated: report it, free what only the handshake needed. */
   established(info: ConnectionInfo): void;
   /**
    * Pause the handshake until `work` settles (an asynchronous PSK lookup), then run `resume` with its
@@ -57,4 +58,21 @@ export interface HandshakeRole {
   handleChangeCipherSpec(): void;
   readonly done: boolean;
   readonly negotiated: Negotiated | undefined;
+}
+
+/** What the connection reports once established, from what the handshake negotiated. */
+export function connectionInfoOf(n: Negotiated, resumed: boolean): ConnectionInfo {
+  return {
+    protocol: 'DTLSv1.2',
+    cipherSuite: n.suite.name,
+    cipherSuiteId: n.suite.id,
+    group: n.group,
+    signatureScheme: n.signatureScheme,
+    extendedMasterSecret: n.extendedMasterSecret,
+    resumed,
+    peerCertificate: n.peerCertificate,
+    pskIdentity: n.pskIdentity?.toString('utf8'),
+    srtpProfile: n.srtpProfile === undefined ? undefined : srtpProfileById(n.srtpProfile)?.name,
+    alpnProtocol: n.alpnProtocol,
+  };
 }

@@ -63,9 +63,9 @@ import {
   encodeServerEcdhParams,
 } from '../wire/server-key-exchange.js';
 import { decodeOrFail } from './client.js';
-import type { HandshakeHost, HandshakeRole, Negotiated } from './host.js';
+import { connectionInfoOf, type HandshakeHost, type HandshakeRole, type Negotiated } from './host.js';
 import type { HandshakeMessage } from './reassembler.js';
-import { srtpProfileById, srtpProfileByName } from './srtp.js';
+import { srtpProfileByName } from './srtp.js';
 
 type ServerState =
   | 'wait_client_hello'
@@ -612,18 +612,6 @@ export class ServerHandshake implements HandshakeRole {
       this.host.sendFlight(6, true);
     }
     this.state = 'done';
-    this.host.established({
-      protocol: 'DTLSv1.2',
-      cipherSuite: n.suite.name,
-      cipherSuiteId: n.suite.id,
-      group: n.group,
-      signatureScheme: n.signatureScheme,
-      extendedMasterSecret: n.extendedMasterSecret,
-      resumed: this.resumed,
-      peerCertificate: n.peerCertificate,
-      pskIdentity: n.pskIdentity?.toString('utf8'),
-      srtpProfile: n.srtpProfile === undefined ? undefined : srtpProfileById(n.srtpProfile)?.name,
-      alpnProtocol: n.alpnProtocol,
-    });
+    this.host.established(connectionInfoOf(n, this.resumed));
   }
 }
