@@ -77,7 +77,9 @@ class AeadRecordCipher implements RecordCipher {
   private readonly tagLength: number;
   private readonly explicitNonceLength: number;
   private readonly key: KeyObject;
-  private readonly fixedIv: Buffer;
+  /** Bytes 4..12 of a 12-byte fixed IV (ChaCha20-Poly1305) as two 32-bit words, for the XOR. */
+  private readonly ivHigh: number;
+  private readonly ivLow: number;
   // Scratch buffers reused by every record: node:crypto copies the IV and AAD when they are handed to
   // it, so overwriting them for the next record is safe. One allocation holds nonce, AAD and fixed IV.
   private readonly nonce: Buffer;
@@ -90,13 +92,12 @@ class AeadRecordCipher implements RecordCipher {
     this.overhead = suite.recordIvLength + suite.tagLength;
     // One KeyObject per cipher: importing the raw key on every record would be wasted work.
     this.key = createSecretKey(Buffer.from(key));
-    // Buffer.alloc, not a slice of node's shared pool: a long-lived 4-byte slice would pin 8 KB.
-    const scratch = Buffer.alloc(NONCE_LENGTH + AAD_LENGTH + fixedIv.length);
-    this.nonce = scratch.subarray(0, NONCE_LENGTH);
-    this.aad = scratch.subarray(NONCE_LENGTH, NONCE_LENGTH + AAD_LENGTH);
-    this.fixedIv = scratch.subarray(NONCE_LENGTH + AAD_LENGTH);
-    this.fixedIv.set(fixedIv);
-    this.fixedIv.copy(this.nonce, 0);
+    // Buffer.alloc, not slices of node's shared pool: a long-lived 12-byte slice would pin 8 KB.
+    this.nonce = Buffer.alloc(NONCE_LENGTH);
+    this.aad = Buffer.alloc(AAD_LENGTH);
+    this.nonce.set(fixedIv, 0); // the nonce starts with the fixed IV (all of it, for ChaCha20)
+    this.ivHigh = fixedIv.length === NONCE_LENGTH ? this.nonce.readUInt32BE(4) : 0;
+    this.ivLow = fixedIv.length === NONCE_LENGTH ? this.nonce.readUInt32BE(8) : 0;
   }
 
   /** Fills the first 8 AAD bytes with epoch(2) || sequence_number(6), DTLS's 64-bit seq_num. */
@@ -117,7 +118,8 @@ class AeadRecordCipher implements RecordCipher {
    * seq_num being epoch || sequence_number. Expects writeSeqNum to have run.
    */
   private xorSeqNumIntoNonce(): void {
-    for (let i = 0; i < 8; i++) this.nonce[4 + i] = this.fixedIv[4 + i]! ^ this.aad[i]!;
+    this.nonce.writeUInt32BE((this.ivHigh ^ this.aad.readUInt32BE(0)) >>> 0, 4);
+    this.nonce.writeUInt32BE((this.ivLow ^ this.aad.readUInt32BE(4)) >>> 0, 8);
   }
 
   seal(

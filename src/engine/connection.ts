@@ -93,6 +93,8 @@ export class DtlsConnection implements HandshakeHost {
   private lastFlight: { entries: FlightEntry[]; flight: number; final: boolean } | undefined;
   private lastFlightWasRetransmitted = false;
   private lastFlightSentAt = Number.NEGATIVE_INFINITY;
+  /** When the kept final flight may be forgotten (the peer cannot still be waiting for it). */
+  private finalFlightExpiry: number | undefined;
   /** message_seq of the peer's message our last flight answered (-1: none, our flight came first). */
   private answeredSeq = -1;
   private readonly timer: RetransmitTimer;
@@ -109,7 +111,10 @@ export class DtlsConnection implements HandshakeHost {
   private peerChangeCipherSpecSeen = false;
   /** What outlives the handshake: the exporter's inputs and the SRTP profile. */
   private secrets:
-    | Pick<Negotiated, 'suite' | 'masterSecret' | 'clientRandom' | 'serverRandom' | 'srtpProfile' | 'srtpMki'>
+    | (Pick<Negotiated, 'suite' | 'srtpProfile' | 'srtpMki'> & {
+        /** master_secret (48) | client_random (32) | server_random (32), in one buffer of its own. */
+        masterAndRandoms: Buffer;
+      })
     | undefined;
 
   private constructor(config: EngineConfig, now: number, initialSeq: number) {
@@ -165,7 +170,7 @@ export class DtlsConnection implements HandshakeHost {
 
   /** The client's random of the negotiated handshake (tells a retransmitted ClientHello from a new one). */
   get clientRandom(): Buffer | undefined {
-    return this.secrets?.clientRandom;
+    return this.secrets?.masterAndRandoms.subarray(48, 80);
   }
 
   get peerCertificate(): X509Certificate | undefined {
@@ -211,6 +216,7 @@ export class DtlsConnection implements HandshakeHost {
       this.failLocally('timeout', `handshake did not complete within ${this.config.handshakeTimeoutMs} ms`);
       return;
     }
+    if (this.finalFlightExpiry !== undefined && now >= this.finalFlightExpiry) this.releaseFinalFlight();
     if (this.timer.deadline !== undefined && now >= this.timer.deadline) {
       if (this.timer.expire(now) === 'give-up') {
         this.failLocally(
@@ -263,7 +269,7 @@ export class DtlsConnection implements HandshakeHost {
   pollTimeout(): number | undefined {
     if (this.phase !== 'handshaking' && this.phase !== 'connected') return undefined;
     const t = this.timer.deadline;
-    if (this.phase !== 'handshaking') return t;
+    if (this.phase !== 'handshaking') return this.finalFlightExpiry ?? t;
     return t === undefined ? this.handshakeDeadline : Math.min(t, this.handshakeDeadline);
   }
 
@@ -278,11 +284,12 @@ export class DtlsConnection implements HandshakeHost {
     if (!this.info || !n || this.phase === 'failed') {
       throw new DtlsError('not_connected', 'keying material is available only after the handshake completes');
     }
+    const m = n.masterAndRandoms;
     return exportKeyingMaterial(
       n.suite.prfHash,
-      n.masterSecret,
-      n.clientRandom,
-      n.serverRandom,
+      m.subarray(0, 48),
+      m.subarray(48, 80),
+      m.subarray(80, 112),
       label,
       context,
       length,
@@ -336,14 +343,13 @@ export class DtlsConnection implements HandshakeHost {
     // Kept for the connection's lifetime (exporter, SRTP keys): only what those need, in one buffer
     // of its own (not slices of node's shared 8 KB pool or of a received datagram, which they would
     // otherwise pin in memory).
-    const secrets = Buffer.concat([n.masterSecret, n.clientRandom, n.serverRandom]);
-    const own = Buffer.alloc(secrets.length);
-    own.set(secrets);
+    const own = Buffer.alloc(n.masterSecret.length + 64);
+    own.set(n.masterSecret, 0);
+    own.set(n.clientRandom, n.masterSecret.length);
+    own.set(n.serverRandom, n.masterSecret.length + 32);
     this.secrets = {
       suite: n.suite,
-      masterSecret: own.subarray(0, n.masterSecret.length),
-      clientRandom: own.subarray(n.masterSecret.length, n.masterSecret.length + n.clientRandom.length),
-      serverRandom: own.subarray(n.masterSecret.length + n.clientRandom.length),
+      masterAndRandoms: own,
       srtpProfile: n.srtpProfile,
       srtpMki: n.srtpMki && n.srtpMki.length > 0 ? unpooled(n.srtpMki) : undefined,
     };
@@ -374,8 +380,9 @@ export class DtlsConnection implements HandshakeHost {
     this.record.retireReadEpoch(0);
     // A flight that was answered is forgotten; the final flight (the server's flight 6, or the client's
     // last flight of an abbreviated handshake) is kept, to resend it if the peer's Finished comes again
-    // (RFC 6347 §4.2.4).
-    if (!this.lastFlight?.final) this.lastFlight = undefined;
+    // (RFC 6347 §4.2.4), until the peer's data shows it arrived or the peer would have given up.
+    if (this.lastFlight?.final) this.finalFlightExpiry = this.now + this.config.handshakeTimeoutMs;
+    else this.lastFlight = undefined;
     this.events.push({ type: 'connected', info });
   }
 
@@ -411,6 +418,14 @@ export class DtlsConnection implements HandshakeHost {
 
   // ---- internals --------------------------------------------------------------------------------
 
+  /** Nothing will need resending: forget the final flight and what only recognised its triggers. */
+  private releaseFinalFlight(): void {
+    this.lastFlight = undefined;
+    this.finalFlightExpiry = undefined;
+    this.record.retirePreviousReadEpoch();
+    this.reassembler.clear();
+  }
+
   /**
    * A record of the new epoch failed authentication while we wait for the peer's Finished. One could
    * be forged by anyone (RFC 6347 §4.1.2.7: drop it silently). It counts as evidence only after a
@@ -445,12 +460,8 @@ export class DtlsConnection implements HandshakeHost {
           this.stats.recordsDropped++;
           return;
         }
-        if (this.lastFlight?.final) {
-          // Data from the peer under the new keys means it has our final flight (RFC 6347 §4.2.4):
-          // nothing will need resending, and the old epoch will not be read again.
-          this.lastFlight = undefined;
-          this.record.retirePreviousReadEpoch();
-        }
+        // Data from the peer under the new keys means it has our final flight (RFC 6347 §4.2.4).
+        if (this.lastFlight?.final) this.releaseFinalFlight();
         this.events.push({ type: 'data', data: rec.data });
         return;
       default:

@@ -79,7 +79,8 @@ class PartialMessage {
  */
 export class Reassembler {
   private nextSeq: number;
-  private partial = new Map<number, PartialMessage>();
+  /** Created on the first fragment, dropped by clear(): an idle connection carries none. */
+  private partial: Map<number, PartialMessage> | undefined;
 
   constructor(
     initialSeq = 0,
@@ -96,7 +97,7 @@ export class Reassembler {
   /** Bytes held for incomplete messages. */
   get bufferedBytes(): number {
     let n = 0;
-    for (const p of this.partial.values()) n += p.length;
+    for (const p of this.partial?.values() ?? []) n += p.length;
     return n;
   }
 
@@ -104,6 +105,7 @@ export class Reassembler {
     if (f.messageSeq < this.nextSeq) return 'old';
     if (f.messageSeq >= this.nextSeq + this.limits.maxMessagesAhead) return 'too-far-ahead';
     if (f.length > this.limits.maxMessageLength) return 'too-large';
+    this.partial ??= new Map();
     let p = this.partial.get(f.messageSeq);
     if (!p) {
       p = new PartialMessage(f.msgType, f.length, epoch);
@@ -116,9 +118,9 @@ export class Reassembler {
 
   /** The next complete message in order, if there is one. */
   poll(): HandshakeMessage | undefined {
-    const p = this.partial.get(this.nextSeq);
+    const p = this.partial?.get(this.nextSeq);
     if (!p?.complete) return undefined;
-    this.partial.delete(this.nextSeq);
+    this.partial!.delete(this.nextSeq);
     return {
       msgType: p.msgType,
       messageSeq: this.nextSeq++,
@@ -130,6 +132,6 @@ export class Reassembler {
 
   /** Drop everything buffered (the handshake is over or has failed). */
   clear(): void {
-    this.partial.clear();
+    this.partial = undefined;
   }
 }
