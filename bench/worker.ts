@@ -9,6 +9,7 @@ import { memoryPerSession } from './scenarios/memory.js';
 import { handshakeServer, nodeHandshakeClient, nodeHandshakes } from './scenarios/node-handshake.js';
 import { recordLayerBench } from './scenarios/record.js';
 import { cryptoCeiling, tlsReference } from './scenarios/references.js';
+import { scale } from './scenarios/scale.js';
 import { weriftReference } from './scenarios/werift.js';
 
 type Params = Record<string, unknown>;
@@ -42,6 +43,7 @@ const SCENARIOS: Record<string, (p: Params) => Promise<Figures>> = {
   ceiling: (p) => cryptoCeiling((p.durationMs as number) ?? 500),
   werift: (p) => weriftReference((p.concurrency as number[]) ?? [1, 16], (p.durationMs as number) ?? 1000),
   memory: (p) => memoryPerSession((p.sessions as number) ?? 1000),
+  scale: (p) => scale((p.sessions as number) ?? 10_000, (p.durationMs as number) ?? 1000),
 };
 
 async function main(): Promise<void> {
