@@ -202,7 +202,7 @@ export class DtlsServerEndpoint {
       }
       st.connection.handleDatagram(data, now);
       if (st.successor) st.successor.handleDatagram(data, now);
-      this.afterInput(st, now);
+      this.afterInput(st);
       return;
     }
     const hello = this.statelessHello(data, peer, key, now);
@@ -216,7 +216,7 @@ export class DtlsServerEndpoint {
     this.stats.connectionsCreated++;
     const ps: PeerState = { peer, connection, lastActivity: now };
     this.peers.set(key, ps);
-    this.afterInput(ps, now);
+    this.afterInput(ps);
   }
 
   handleTimeout(now: number): void {
@@ -231,7 +231,7 @@ export class DtlsServerEndpoint {
         this.remove(st, 'idle');
         continue;
       }
-      this.afterInput(st, now);
+      this.afterInput(st);
     }
   }
 
@@ -240,7 +240,7 @@ export class DtlsServerEndpoint {
     const st = this.stateOf(connection);
     if (!st) throw new DtlsError('closed', 'this connection is no longer served');
     connection.send(data, now);
-    this.afterInput(st, now);
+    this.afterInput(st);
   }
 
   /** Close one peer's connection with close_notify. */
@@ -248,7 +248,7 @@ export class DtlsServerEndpoint {
     const st = this.stateOf(connection);
     if (!st) return;
     connection.close(now);
-    this.afterInput(st, now);
+    this.afterInput(st);
   }
 
   private stateOf(connection: DtlsConnection): PeerState | undefined {
@@ -429,7 +429,7 @@ export class DtlsServerEndpoint {
     return { msg, recordSeq: Math.max(p.recordSeq, recordSeq), bytes: p.bytes };
   }
 
-  private afterInput(st: PeerState, now: number): void {
+  private afterInput(st: PeerState): void {
     this.drain(st, st.connection);
     if (st.successor) {
       this.drain(st, st.successor);
@@ -456,7 +456,6 @@ export class DtlsServerEndpoint {
       const idle = st.lastActivity + this.limits.idleTimeoutMs;
       if (this.nextDeadline === undefined || idle < this.nextDeadline) this.nextDeadline = idle;
     }
-    void now;
   }
 
   private watchDeferred(c: DtlsConnection): void {

@@ -29,7 +29,6 @@ import {
   encodePskClientKeyExchange,
 } from '../wire/client-key-exchange.js';
 import { ExtensionType, HandshakeType, ProtocolVersion } from '../wire/constants.js';
-import { DecodeError } from '../wire/errors.js';
 import {
   decodeAlpn,
   decodeRenegotiationInfo,
@@ -58,7 +57,13 @@ import {
   decodePskServerKeyExchange,
   type ServerEcdhParams,
 } from '../wire/server-key-exchange.js';
-import { connectionInfoOf, type HandshakeHost, type HandshakeRole, type Negotiated } from './host.js';
+import {
+  connectionInfoOf,
+  decodeOrFail,
+  type HandshakeHost,
+  type HandshakeRole,
+  type Negotiated,
+} from './host.js';
 import type { HandshakeMessage } from './reassembler.js';
 import { srtpProfileById, srtpProfileByName } from './srtp.js';
 
@@ -75,17 +80,6 @@ type ClientState =
 /** Is this an IP literal? RFC 6066 §3: "Literal IPv4 and IPv6 addresses are not permitted" in SNI. */
 function isIpLiteral(name: string): boolean {
   return /^[0-9.]+$/.test(name) || name.includes(':');
-}
-
-/** Run a decoder, turning a DecodeError into the decode_error alert (RFC 5246 §7.2.2). */
-export function decodeOrFail<T>(what: string, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof DecodeError)
-      throw new HandshakeFailure('decode_error', `malformed ${what}: ${e.message}`);
-    throw e;
-  }
 }
 
 /**

@@ -2,7 +2,9 @@ import type { X509Certificate } from 'node:crypto';
 import type { CipherSuite } from '../crypto/suites.js';
 import type { ResolvedConfig } from '../engine/config.js';
 import type { ConnectionInfo, DtlsEvent } from '../engine/events.js';
+import { HandshakeFailure } from '../errors.js';
 import type { RecordLayer } from '../record/record-layer.js';
+import { DecodeError } from '../wire/errors.js';
 import type { HandshakeMessage } from './reassembler.js';
 import { srtpProfileById } from './srtp.js';
 import type { Transcript } from './transcript.js';
@@ -75,4 +77,15 @@ export function connectionInfoOf(n: Negotiated, resumed: boolean): ConnectionInf
     srtpProfile: n.srtpProfile === undefined ? undefined : srtpProfileById(n.srtpProfile)?.name,
     alpnProtocol: n.alpnProtocol,
   };
+}
+
+/** Run a decoder, turning a DecodeError into the decode_error alert (RFC 5246 §7.2.2). */
+export function decodeOrFail<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof DecodeError)
+      throw new HandshakeFailure('decode_error', `malformed ${what}: ${e.message}`);
+    throw e;
+  }
 }

@@ -62,8 +62,13 @@ import {
   encodePskServerKeyExchange,
   encodeServerEcdhParams,
 } from '../wire/server-key-exchange.js';
-import { decodeOrFail } from './client.js';
-import { connectionInfoOf, type HandshakeHost, type HandshakeRole, type Negotiated } from './host.js';
+import {
+  connectionInfoOf,
+  decodeOrFail,
+  type HandshakeHost,
+  type HandshakeRole,
+  type Negotiated,
+} from './host.js';
 import type { HandshakeMessage } from './reassembler.js';
 import { srtpProfileByName } from './srtp.js';
 
