@@ -166,7 +166,7 @@ class AeadRecordCipher implements RecordCipher {
     if (explicit > 0) {
       // The receiver takes nonce_explicit from the record, not from its own counters: RFC 5288 §3 lets
       // the sender choose it, and a tampered value then fails authentication.
-      this.nonce.set(fragment.subarray(0, explicit), 4);
+      for (let i = 0; i < explicit; i++) this.nonce[4 + i] = fragment[i]!;
     } else {
       this.xorSeqNumIntoNonce();
     }

@@ -210,13 +210,23 @@ export class RecordLayer {
         // before the keys for it are known, e.g. during an asynchronous PSK lookup); keep it, bounded.
         if (
           this.buffered.length >= this.limits.maxBufferedRecords ||
-          this.bufferedBytes + r.raw.length > this.limits.maxBufferedBytes
+          this.bufferedBytes + RECORD_HEADER_LENGTH + r.length > this.limits.maxBufferedBytes
         ) {
           this.drops.bufferFull++;
           return null;
         }
-        this.buffered.push({ ...r, raw: Buffer.from(r.raw), fragment: Buffer.from(r.fragment) });
-        this.bufferedBytes += r.raw.length;
+        // Copies: the datagram buffer is the caller's and may be reused once we return.
+        const raw = Buffer.from(r.raw);
+        this.buffered.push({
+          type: r.type,
+          version: r.version,
+          epoch: r.epoch,
+          sequenceNumber: r.sequenceNumber,
+          length: r.length,
+          fragment: raw.subarray(RECORD_HEADER_LENGTH),
+          raw,
+        });
+        this.bufferedBytes += raw.length;
         return null;
       }
       this.drops.unknownEpoch++;

@@ -33,6 +33,35 @@ export interface RawRecord extends RecordHeader {
 export const RECORD_HEADER_LENGTH = 13;
 
 /**
+ * A record as parseDatagram() frames it: the header read in place, `fragment` a view into the
+ * datagram, `raw` made only when asked for (this runs for every record received).
+ */
+class ParsedRecord implements RawRecord {
+  readonly type: number;
+  readonly version: number;
+  readonly epoch: number;
+  readonly sequenceNumber: number;
+  readonly fragment: Buffer;
+
+  constructor(
+    private readonly buf: Buffer,
+    private readonly offset: number,
+    readonly length: number,
+  ) {
+    this.type = buf[offset]!;
+    this.version = buf.readUInt16BE(offset + 1);
+    this.epoch = buf.readUInt16BE(offset + 3);
+    // 48-bit sequence number as 16 + 32 bits (readUIntBE with 6 bytes is markedly slower).
+    this.sequenceNumber = buf.readUInt16BE(offset + 5) * 0x1_0000_0000 + buf.readUInt32BE(offset + 7);
+    this.fragment = buf.subarray(offset + RECORD_HEADER_LENGTH, offset + RECORD_HEADER_LENGTH + length);
+  }
+
+  get raw(): Buffer {
+    return this.buf.subarray(this.offset, this.offset + RECORD_HEADER_LENGTH + this.length);
+  }
+}
+
+/**
  * The largest `length` a record may declare: a DTLSCiphertext may expand the 2^14-byte plaintext by at
  * most 2048 bytes (RFC 6347 §4.1 refers to RFC 5246 §6.2.3). Anything larger is malformed.
  */
@@ -128,15 +157,7 @@ export function parseDatagram(datagram: Uint8Array): { records: RawRecord[]; mal
     const length = buf.readUInt16BE(offset + 11);
     const end = offset + RECORD_HEADER_LENGTH + length;
     if (length > MAX_RECORD_FRAGMENT_LENGTH || end > buf.length) return { records, malformed: 1 };
-    records.push({
-      type: buf[offset]!,
-      version: buf.readUInt16BE(offset + 1),
-      epoch: buf.readUInt16BE(offset + 3),
-      sequenceNumber: buf.readUInt16BE(offset + 5) * 0x1_0000_0000 + buf.readUInt32BE(offset + 7),
-      length,
-      fragment: buf.subarray(offset + RECORD_HEADER_LENGTH, end),
-      raw: buf.subarray(offset, end),
-    });
+    records.push(new ParsedRecord(buf, offset, length));
     offset = end;
   }
   return { records, malformed: 0 };
