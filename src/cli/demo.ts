@@ -46,7 +46,20 @@ const WHY: Record<string, string> = {
   new_session_ticket: 'the session, sealed by the server, for the client to keep (RFC 5077)',
 };
 
-function renderLadder(rows: Row[], io: CliIo): void {
+/** What a message is for in a PSK handshake, where the key exchange carries identities, not keys. */
+const WHY_PSK: Record<string, string> = {
+  server_key_exchange: "the server's PSK identity hint (RFC 4279 §2)",
+  client_key_exchange: 'the identity whose key both sides use; no public-key work at all',
+};
+
+/** What a message is for in a resumed handshake (RFC 5246 §7.3, RFC 5077 §3.1). */
+const WHY_RESUMED: Record<string, string> = {
+  client_hello: 'offers the session ticket kept from (1)',
+  server_hello: 'accepts it: echoes the session ID; keys come from the old master secret',
+  finished: 'the server finishes first in an abbreviated handshake',
+};
+
+function renderLadder(rows: Row[], io: CliIo, notes: Record<string, string> = {}): void {
   const W = 46;
   const out = (s: string) => io.stdout.write(`${s}\n`);
   out(`   t (ms)  ${'CLIENT'.padEnd(W / 2)}${'SERVER'.padStart(W / 2 + 2)}`);
@@ -70,9 +83,8 @@ function renderLadder(rows: Row[], io: CliIo): void {
     else if (r.kind === 'received') line = `◀${'─'.repeat(Math.max(2, W - label.length - 1))} ${label}`;
     else line = `${' '.repeat(Math.max(0, W / 2 - 8))}✗ ${label}`;
     const base = r.text.split(' ')[0] ?? '';
-    const why =
-      r.note ??
-      (seen.has(base) ? '' : (WHY[Object.keys(PRETTY).find((k) => PRETTY[k] === base) ?? ''] ?? ''));
+    const name = Object.keys(PRETTY).find((k) => PRETTY[k] === base) ?? '';
+    const why = r.note ?? (seen.has(base) ? '' : (notes[name] ?? WHY[name] ?? ''));
     seen.add(base);
     out(`${t}  ${line.padEnd(W + 2)}  ${why}`);
   }
@@ -251,13 +263,13 @@ export async function runDemo(argv: string[], io: CliIo): Promise<number> {
       onEngineEvent: resumedLadder.onEvent,
     });
     const resumedMs = performance.now() - resumedLadder.start;
-    renderLadder(resumedLadder.rows, io);
+    renderLadder(resumedLadder.rows, io, WHY_RESUMED);
     out();
     out(
       `established in ${resumedMs.toFixed(1)} ms, ${resumedLadder.roundTrips} round trips: ${describe(resumed.info!)}`,
     );
     out(
-      `  full handshake ${fullMs.toFixed(1)} ms (one loss included) / ${full.roundTrips} round trips; resumed ${resumedMs.toFixed(1)} ms / ${resumedLadder.roundTrips} round trips, no public-key operation`,
+      `  full handshake ${fullMs.toFixed(1)} ms${v['no-loss'] ? '' : ' (one loss included)'} / ${full.roundTrips} round trips; resumed ${resumedMs.toFixed(1)} ms / ${resumedLadder.roundTrips} round trips, no public-key operation`,
     );
     out(
       `  client -> server: "again"   server -> client: ${JSON.stringify(await echoOnce(resumed, 'again'))}`,
@@ -280,7 +292,7 @@ export async function runDemo(argv: string[], io: CliIo): Promise<number> {
       cipherSuites: ['TLS_PSK_WITH_AES_128_CCM_8'],
       onEngineEvent: pskLadder.onEvent,
     });
-    renderLadder(pskLadder.rows, io);
+    renderLadder(pskLadder.rows, io, WHY_PSK);
     out();
     out(`established in ${(performance.now() - pskLadder.start).toFixed(1)} ms: ${describe(psk.info!)}`);
     out(`  client -> server: "23.5 C"   server -> client: ${JSON.stringify(await echoOnce(psk, '23.5 C'))}`);
