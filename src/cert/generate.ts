@@ -3,7 +3,6 @@ import { isIP } from 'node:net';
 import type * as X509Module from '@peculiar/x509';
 import { DtlsError } from '../errors.js';
 import { fingerprint } from './fingerprint.js';
-import { installReflectMetadataShim } from './reflect-shim.js';
 
 export type KeyType = 'ecdsa-p256' | 'ecdsa-p384' | 'rsa-2048' | 'ed25519';
 
@@ -74,7 +73,8 @@ let x509Loading: Promise<typeof X509Module> | undefined;
 /** Loads @peculiar/x509 lazily, after the Reflect metadata functions its tsyringe dependency needs. */
 function loadX509(): Promise<typeof X509Module> {
   x509Loading ??= (async () => {
-    installReflectMetadataShim();
+    // tsyringe (under @peculiar/x509) needs the Reflect metadata API; reflect-metadata is its polyfill.
+    await import('reflect-metadata');
     return await import('@peculiar/x509');
   })();
   return x509Loading;

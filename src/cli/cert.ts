@@ -28,10 +28,11 @@ export async function runCert(argv: string[], io: CliIo): Promise<number> {
     commonName: v.cn,
     validityDays: intArg(v.days, '--days', 1, 36500),
   });
-  if (v['out-cert']) writeFileSync(v['out-cert'], g.cert);
-  else io.stdout.write(g.cert);
-  if (v['out-key']) writeFileSync(v['out-key'], g.key, { mode: 0o600 });
-  else if (!v['out-cert']) io.stdout.write(g.key);
+  const pem = (t: string) => (t.endsWith('\n') ? t : `${t}\n`);
+  if (v['out-cert']) writeFileSync(v['out-cert'], pem(g.cert));
+  else io.stdout.write(pem(g.cert));
+  if (v['out-key']) writeFileSync(v['out-key'], pem(g.key), { mode: 0o600 });
+  else if (!v['out-cert']) io.stdout.write(pem(g.key));
   io.stderr.write(`fingerprint: ${g.fingerprint}\n`);
   if (v['out-cert']) io.stdout.write(`${g.fingerprint}\n`);
   return 0;
