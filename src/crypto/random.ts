@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 
 /**
  * Where every random byte of the stack comes from (client/server randoms, ECDHE private keys, cookie
@@ -7,8 +7,29 @@ import { createHash, randomBytes } from 'node:crypto';
  */
 export type RandomSource = (n: number) => Buffer;
 
-/** The production source: the operating system CSPRNG through OpenSSL. */
-export const systemRandom: RandomSource = (n) => randomBytes(n);
+const POOL_SIZE = 4096;
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+
+/**
+ * The production source: OpenSSL's CSPRNG. A handshake asks for a dozen small pieces (randoms,
+ * session IDs, nonces); one refill of 4 KiB serves hundreds of them, and each piece handed out is
+ * its own copy, used once.
+ */
+export const systemRandom: RandomSource = (n) => {
+  if (n > POOL_SIZE / 4) return randomBytes(n);
+  if (poolAt + n > pool.length) {
+    if (pool.length === 0) pool = Buffer.allocUnsafeSlow(POOL_SIZE);
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const out = Buffer.allocUnsafe(n);
+  pool.copy(out, 0, poolAt, poolAt + n);
+  // Bytes handed out are wiped from the pool, so they exist in one place only.
+  pool.fill(0, poolAt, poolAt + n);
+  poolAt += n;
+  return out;
+};
 
 /**
  * A deterministic byte stream for reproducible tests: block i is SHA-256(seed || uint64(i)), and
