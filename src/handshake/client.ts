@@ -60,6 +60,7 @@ import {
 import {
   connectionInfoOf,
   decodeOrFail,
+  expectMessage,
   type HandshakeHost,
   type HandshakeRole,
   type Negotiated,
@@ -285,17 +286,7 @@ export class ClientHandshake implements HandshakeRole {
   }
 
   private expect(msg: HandshakeMessage, type: number): void {
-    if (msg.msgType !== type) {
-      throw new HandshakeFailure(
-        'unexpected_message',
-        `expected handshake message ${type}, got ${msg.msgType} (state ${this.state})`,
-      );
-    }
-    // Everything before Finished travels in epoch 0; Finished must come under the new keys.
-    const wantEpoch = type === HandshakeType.finished ? this.host.record.readEpoch : 0;
-    if (msg.epoch !== wantEpoch || (type === HandshakeType.finished && msg.epoch === 0)) {
-      throw new HandshakeFailure('unexpected_message', `handshake message ${type} in epoch ${msg.epoch}`);
-    }
+    expectMessage(msg, type, this.state, this.host.record.readEpoch);
   }
 
   /** RFC 6347 §4.2.1: resend the same ClientHello, now carrying the cookie; bounded in count. */

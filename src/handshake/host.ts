@@ -4,6 +4,7 @@ import type { ResolvedConfig } from '../engine/config.js';
 import type { ConnectionInfo, DtlsEvent } from '../engine/events.js';
 import { HandshakeFailure } from '../errors.js';
 import type { RecordLayer } from '../record/record-layer.js';
+import { HandshakeType, handshakeTypeName } from '../wire/constants.js';
 import { DecodeError } from '../wire/errors.js';
 import type { HandshakeMessage } from './reassembler.js';
 import { srtpProfileById } from './srtp.js';
@@ -87,5 +88,23 @@ export function decodeOrFail<T>(what: string, f: () => T): T {
     if (e instanceof DecodeError)
       throw new HandshakeFailure('decode_error', `malformed ${what}: ${e.message}`);
     throw e;
+  }
+}
+
+/**
+ * The one message a state accepts, in the right epoch: everything before Finished travels in epoch 0,
+ * and Finished must come under the new keys (RFC 5246 §7.4.9: a Finished without a preceding
+ * ChangeCipherSpec is an unexpected message). Anything else ends the handshake with unexpected_message.
+ */
+export function expectMessage(msg: HandshakeMessage, type: number, state: string, readEpoch: number): void {
+  if (msg.msgType !== type) {
+    throw new HandshakeFailure(
+      'unexpected_message',
+      `expected ${handshakeTypeName(type)}, got ${handshakeTypeName(msg.msgType)} (state ${state})`,
+    );
+  }
+  const finished = type === HandshakeType.finished;
+  if (finished ? msg.epoch === 0 || msg.epoch !== readEpoch : msg.epoch !== 0) {
+    throw new HandshakeFailure('unexpected_message', `${handshakeTypeName(type)} in epoch ${msg.epoch}`);
   }
 }

@@ -65,6 +65,7 @@ import {
 import {
   connectionInfoOf,
   decodeOrFail,
+  expectMessage,
   type HandshakeHost,
   type HandshakeRole,
   type Negotiated,
@@ -157,16 +158,7 @@ export class ServerHandshake implements HandshakeRole {
   }
 
   private expect(msg: HandshakeMessage, type: number): void {
-    if (msg.msgType !== type) {
-      throw new HandshakeFailure(
-        'unexpected_message',
-        `expected handshake message ${type}, got ${msg.msgType} (state ${this.state})`,
-      );
-    }
-    const finished = type === HandshakeType.finished;
-    if (finished ? msg.epoch === 0 || msg.epoch !== this.host.record.readEpoch : msg.epoch !== 0) {
-      throw new HandshakeFailure('unexpected_message', `handshake message ${type} in epoch ${msg.epoch}`);
-    }
+    expectMessage(msg, type, this.state, this.host.record.readEpoch);
   }
 
   /** Pick the suite: ours in our order, among those the client offers and we can serve. */
