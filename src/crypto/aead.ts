@@ -50,6 +50,8 @@ const NODE_CIPHER: Record<AeadAlgorithm, NodeAeadName> = {
 const NONCE_LENGTH = 12;
 /** seq_num(8: epoch || sequence_number) + type(1) + version(2) + length(2), RFC 6347 §4.1.2.1. */
 const AAD_LENGTH = 13;
+const SCRATCH_NONCE = Buffer.alloc(NONCE_LENGTH);
+const SCRATCH_AAD = Buffer.alloc(AAD_LENGTH);
 /**
  * An empty plaintext that has real backing memory. CCM must see exactly one update() call; node skips
  * the call into OpenSSL for a zero-length buffer without backing store (e.g. randomBytes(0)), and CCM
@@ -77,13 +79,15 @@ class AeadRecordCipher implements RecordCipher {
   private readonly tagLength: number;
   private readonly explicitNonceLength: number;
   private readonly key: KeyObject;
-  /** Bytes 4..12 of a 12-byte fixed IV (ChaCha20-Poly1305) as two 32-bit words, for the XOR. */
-  private readonly ivHigh: number;
-  private readonly ivLow: number;
-  // Scratch buffers reused by every record: node:crypto copies the IV and AAD when they are handed to
-  // it, so overwriting them for the next record is safe. One allocation holds nonce, AAD and fixed IV.
-  private readonly nonce: Buffer;
-  private readonly aad: Buffer;
+  /** The fixed IV as 32-bit words: the salt (GCM/CCM) or the whole 12-byte IV (ChaCha20-Poly1305). */
+  private readonly iv0: number;
+  private readonly iv1: number;
+  private readonly iv2: number;
+  // Nonce and AAD are built in scratch buffers shared by every cipher: seal and open run to the end
+  // synchronously and node:crypto copies both when they are handed to it, so one pair serves all
+  // connections (an idle session then holds no buffers of its own here).
+  private readonly nonce = SCRATCH_NONCE;
+  private readonly aad = SCRATCH_AAD;
 
   constructor(suite: CipherSuite, key: Uint8Array, fixedIv: Uint8Array) {
     this.algorithm = NODE_CIPHER[suite.aead];
@@ -92,12 +96,11 @@ class AeadRecordCipher implements RecordCipher {
     this.overhead = suite.recordIvLength + suite.tagLength;
     // One KeyObject per cipher: importing the raw key on every record would be wasted work.
     this.key = createSecretKey(Buffer.from(key));
-    // Buffer.alloc, not slices of node's shared pool: a long-lived 12-byte slice would pin 8 KB.
-    this.nonce = Buffer.alloc(NONCE_LENGTH);
-    this.aad = Buffer.alloc(AAD_LENGTH);
-    this.nonce.set(fixedIv, 0); // the nonce starts with the fixed IV (all of it, for ChaCha20)
-    this.ivHigh = fixedIv.length === NONCE_LENGTH ? this.nonce.readUInt32BE(4) : 0;
-    this.ivLow = fixedIv.length === NONCE_LENGTH ? this.nonce.readUInt32BE(8) : 0;
+    const iv = Buffer.alloc(NONCE_LENGTH);
+    iv.set(fixedIv, 0);
+    this.iv0 = iv.readUInt32BE(0);
+    this.iv1 = iv.readUInt32BE(4);
+    this.iv2 = iv.readUInt32BE(8);
   }
 
   /** Fills the first 8 AAD bytes with epoch(2) || sequence_number(6), DTLS's 64-bit seq_num. */
@@ -118,8 +121,9 @@ class AeadRecordCipher implements RecordCipher {
    * seq_num being epoch || sequence_number. Expects writeSeqNum to have run.
    */
   private xorSeqNumIntoNonce(): void {
-    this.nonce.writeUInt32BE((this.ivHigh ^ this.aad.readUInt32BE(0)) >>> 0, 4);
-    this.nonce.writeUInt32BE((this.ivLow ^ this.aad.readUInt32BE(4)) >>> 0, 8);
+    this.nonce.writeUInt32BE(this.iv0, 0);
+    this.nonce.writeUInt32BE((this.iv1 ^ this.aad.readUInt32BE(0)) >>> 0, 4);
+    this.nonce.writeUInt32BE((this.iv2 ^ this.aad.readUInt32BE(4)) >>> 0, 8);
   }
 
   seal(
@@ -139,6 +143,7 @@ class AeadRecordCipher implements RecordCipher {
       // RFC 5288 §3 / RFC 6655 §3: nonce = salt(4) || nonce_explicit(8). The explicit part must never
       // repeat under one key; epoch || sequence number is unique per record by construction, and it
       // is what OpenSSL and GnuTLS send.
+      this.nonce.writeUInt32BE(this.iv0, 0);
       this.aad.copy(this.nonce, 4, 0, 8);
       this.aad.copy(out, headerRoom, 0, 8);
     } else {
@@ -166,6 +171,7 @@ class AeadRecordCipher implements RecordCipher {
     if (explicit > 0) {
       // The receiver takes nonce_explicit from the record, not from its own counters: RFC 5288 §3 lets
       // the sender choose it, and a tampered value then fails authentication.
+      this.nonce.writeUInt32BE(this.iv0, 0);
       for (let i = 0; i < explicit; i++) this.nonce[4 + i] = fragment[i]!;
     } else {
       this.xorSeqNumIntoNonce();

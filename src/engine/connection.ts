@@ -99,8 +99,10 @@ export class DtlsConnection implements HandshakeHost {
   private answeredSeq = -1;
   private readonly timer: RetransmitTimer;
   private handshakeDeadline: number;
-  private readonly outbox: Buffer[] = [];
-  private readonly events: DtlsEvent[] = [];
+  private outbox: Buffer[] = [];
+  private events: DtlsEvent[] = [];
+  /** Once the handshake's queues have drained, give back the capacity they grew to. */
+  private shrinkQueues = false;
   private now: number;
   private info: ConnectionInfo | undefined;
   /** Deferred handshake work (an async PSK lookup): its promise, and its result once settled. */
@@ -258,11 +260,21 @@ export class DtlsConnection implements HandshakeHost {
   pollTransmit(): Buffer | undefined {
     const d = this.outbox.shift();
     if (d) this.stats.datagramsOut++;
+    else this.afterDrain();
     return d;
   }
 
   pollEvent(): DtlsEvent | undefined {
-    return this.events.shift();
+    const e = this.events.shift();
+    if (!e) this.afterDrain();
+    return e;
+  }
+
+  private afterDrain(): void {
+    if (!this.shrinkQueues || this.outbox.length > 0 || this.events.length > 0) return;
+    this.shrinkQueues = false;
+    this.outbox = [];
+    this.events = [];
   }
 
   /** The earliest time at which handleTimeout() has something to do, or undefined. */
@@ -375,6 +387,9 @@ export class DtlsConnection implements HandshakeHost {
     // decoded, which are views into received datagrams).
     this.transcript.reset();
     this.role = FINISHED_ROLE;
+    // Messages of the handshake are all in; what arrives later is only compared with nextSeq.
+    this.reassembler.clear();
+    this.shrinkQueues = true;
     // Epoch 0 will not be read again: the peer's retransmissions that matter (its Finished) come
     // under the new keys, and unprotected records after the handshake are never acted on.
     this.record.retireReadEpoch(0);

@@ -57,7 +57,8 @@ export class RecordLayer {
   private pendingRead: { epoch: number; cipher: RecordCipher } | null = null;
   private buffered: RawRecord[] = [];
   private bufferedBytes = 0;
-  private writeStates = new Map<number, WriteState>([[0, { cipher: null, nextSeq: 0 }]]);
+  /** Write state per epoch, indexed by epoch (a handshake uses epochs 0 and 1; no Map needed). */
+  private writeStates: (WriteState | undefined)[] = [{ cipher: null, nextSeq: 0 }];
   private writeEpochValue = 0;
   readonly drops: RecordDropCounters = {
     malformed: 0,
@@ -135,7 +136,7 @@ export class RecordLayer {
    * record must come after that, or the client's replay window would drop it.
    */
   skipInitialSequenceNumbers(seq: number): void {
-    const st = this.writeStates.get(0)!;
+    const st = this.writeStates[0]!;
     st.nextSeq = Math.max(st.nextSeq, seq);
   }
 
@@ -146,23 +147,24 @@ export class RecordLayer {
   }
 
   addWriteEpoch(epoch: number, cipher: RecordCipher): void {
-    this.writeStates.set(epoch, { cipher, nextSeq: 0 });
+    if (epoch > 0xffff) throw new Error(`epoch ${epoch} out of range`);
+    this.writeStates[epoch] = { cipher, nextSeq: 0 };
   }
 
   setWriteEpoch(epoch: number): void {
-    if (!this.writeStates.has(epoch)) throw new Error(`no keys for write epoch ${epoch}`);
+    if (!this.writeStates[epoch]) throw new Error(`no keys for write epoch ${epoch}`);
     this.writeEpochValue = epoch;
   }
 
   /** Space a record of this epoch takes beyond its plaintext (header + explicit nonce + tag). */
   overhead(epoch = this.writeEpochValue): number {
-    const c = this.writeStates.get(epoch)?.cipher;
+    const c = this.writeStates[epoch]?.cipher;
     return RECORD_HEADER_LENGTH + (c ? c.overhead : 0);
   }
 
   /** Seal one record in the given epoch (default: the current write epoch). */
   seal(type: number, data: Uint8Array, epoch = this.writeEpochValue): Buffer {
-    const st = this.writeStates.get(epoch);
+    const st = this.writeStates[epoch];
     if (!st) throw new Error(`no keys for write epoch ${epoch}`);
     if (st.nextSeq > MAX_SEQ) throw new Error('record sequence number exhausted');
     const seq = st.nextSeq++;
