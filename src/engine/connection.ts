@@ -3,7 +3,7 @@ import { createRecordCipher } from '../crypto/aead.js';
 import { expandKeys, exportKeyingMaterial } from '../crypto/prf.js';
 import { DtlsError, HandshakeFailure } from '../errors.js';
 import { ClientHandshake } from '../handshake/client.js';
-import { type FlightEntry, flightToDatagrams } from '../handshake/flight.js';
+import { type FlightEntry, flightToDatagrams, packFlight, unpackFlight } from '../handshake/flight.js';
 import type { HandshakeHost, HandshakeRole, Negotiated } from '../handshake/host.js';
 import { type HandshakeMessage, Reassembler } from '../handshake/reassembler.js';
 import { RetransmitTimer } from '../handshake/retransmit-timer.js';
@@ -36,6 +36,9 @@ import { type EngineConfig, type ResolvedConfig, resolveConfig } from './config.
 import type { ConnectionInfo, DtlsEvent } from './events.js';
 
 export type ConnectionState = 'handshaking' | 'connected' | 'closed' | 'failed';
+
+const FINISHED_TRANSCRIPT = new Transcript();
+const FINISHED_TIMER = new RetransmitTimer({ initialMs: 0, maxMs: 0, maxRetransmissions: 0 });
 
 /** Stands in for the state machine once the handshake is over. */
 const FINISHED_ROLE: HandshakeRole = {
@@ -75,7 +78,8 @@ export interface ConnectionStats {
 export class DtlsConnection implements HandshakeHost {
   readonly config: ResolvedConfig;
   readonly record: RecordLayer;
-  readonly transcript = new Transcript();
+  /** The handshake transcript; after the handshake, one shared empty instance (never added to again). */
+  transcript = new Transcript();
   readonly stats: ConnectionStats = {
     datagramsIn: 0,
     datagramsOut: 0,
@@ -90,14 +94,19 @@ export class DtlsConnection implements HandshakeHost {
   private phase: ConnectionState = 'handshaking';
   private sendSeq: number;
   private building: FlightEntry[] = [];
-  private lastFlight: { entries: FlightEntry[]; flight: number; final: boolean } | undefined;
+  /** Our last flight, for retransmission; a kept final flight is packed into one buffer. */
+  private lastFlight:
+    | { entries: FlightEntry[]; flight: number; final: boolean }
+    | { packed: Buffer; flight: number; final: true }
+    | undefined;
   private lastFlightWasRetransmitted = false;
   private lastFlightSentAt = Number.NEGATIVE_INFINITY;
   /** When the kept final flight may be forgotten (the peer cannot still be waiting for it). */
   private finalFlightExpiry: number | undefined;
   /** message_seq of the peer's message our last flight answered (-1: none, our flight came first). */
   private answeredSeq = -1;
-  private readonly timer: RetransmitTimer;
+  /** The flight timer; after the handshake, one shared stopped timer (no flight is sent again). */
+  private timer: RetransmitTimer;
   private handshakeDeadline: number;
   private outbox: Buffer[] = [];
   private events: DtlsEvent[] = [];
@@ -115,7 +124,8 @@ export class DtlsConnection implements HandshakeHost {
   private secrets:
     | (Pick<Negotiated, 'suite' | 'srtpProfile' | 'srtpMki'> & {
         /** master_secret (48) | client_random (32) | server_random (32), in one buffer of its own. */
-        masterAndRandoms: Buffer;
+        /** As a latin1 string: 112 bytes in one small string, read only by the exporter. */
+        masterAndRandoms: string;
       })
     | undefined;
 
@@ -172,7 +182,8 @@ export class DtlsConnection implements HandshakeHost {
 
   /** The client's random of the negotiated handshake (tells a retransmitted ClientHello from a new one). */
   get clientRandom(): Buffer | undefined {
-    return this.secrets?.masterAndRandoms.subarray(48, 80);
+    const s = this.secrets?.masterAndRandoms;
+    return s === undefined ? undefined : Buffer.from(s.slice(48, 80), 'latin1');
   }
 
   get peerCertificate(): X509Certificate | undefined {
@@ -296,7 +307,7 @@ export class DtlsConnection implements HandshakeHost {
     if (!this.info || !n || this.phase === 'failed') {
       throw new DtlsError('not_connected', 'keying material is available only after the handshake completes');
     }
-    const m = n.masterAndRandoms;
+    const m = Buffer.from(n.masterAndRandoms, 'latin1');
     return exportKeyingMaterial(
       n.suite.prfHash,
       m.subarray(0, 48),
@@ -338,11 +349,7 @@ export class DtlsConnection implements HandshakeHost {
   }
 
   sendFlight(flight: number, final: boolean): void {
-    // A final flight may be kept for the connection's lifetime: give its bodies their own memory.
-    const entries = final
-      ? this.building.map((e) => (e.kind === 'handshake' ? { ...e, body: unpooled(e.body) } : e))
-      : this.building;
-    this.lastFlight = { entries, flight, final };
+    this.lastFlight = { entries: this.building, flight, final };
     this.answeredSeq = this.reassembler.expectedSeq - 1;
     this.building = [];
     this.transmitLastFlight(false);
@@ -352,16 +359,15 @@ export class DtlsConnection implements HandshakeHost {
   }
 
   installKeys(n: Negotiated): void {
-    // Kept for the connection's lifetime (exporter, SRTP keys): only what those need, in one buffer
-    // of its own (not slices of node's shared 8 KB pool or of a received datagram, which they would
-    // otherwise pin in memory).
+    // Kept for the connection's lifetime (exporter, SRTP keys): only what those need, as one small
+    // string (not slices of node's shared 8 KB pool or of a received datagram, which they would pin).
     const own = Buffer.alloc(n.masterSecret.length + 64);
     own.set(n.masterSecret, 0);
     own.set(n.clientRandom, n.masterSecret.length);
     own.set(n.serverRandom, n.masterSecret.length + 32);
     this.secrets = {
       suite: n.suite,
-      masterAndRandoms: own,
+      masterAndRandoms: own.toString('latin1'),
       srtpProfile: n.srtpProfile,
       srtpMki: n.srtpMki && n.srtpMki.length > 0 ? unpooled(n.srtpMki) : undefined,
     };
@@ -385,7 +391,8 @@ export class DtlsConnection implements HandshakeHost {
     this.timer.stop();
     // What only the handshake needed goes: the transcript and the state machine (with the hellos it
     // decoded, which are views into received datagrams).
-    this.transcript.reset();
+    this.transcript = FINISHED_TRANSCRIPT;
+    this.timer = FINISHED_TIMER;
     this.role = FINISHED_ROLE;
     // Messages of the handshake are all in; what arrives later is only compared with nextSeq.
     this.reassembler.clear();
@@ -396,8 +403,14 @@ export class DtlsConnection implements HandshakeHost {
     // A flight that was answered is forgotten; the final flight (the server's flight 6, or the client's
     // last flight of an abbreviated handshake) is kept, to resend it if the peer's Finished comes again
     // (RFC 6347 §4.2.4), until the peer's data shows it arrived or the peer would have given up.
-    if (this.lastFlight?.final) this.finalFlightExpiry = this.now + this.config.handshakeTimeoutMs;
-    else this.lastFlight = undefined;
+    const lf = this.lastFlight;
+    if (lf?.final) {
+      this.finalFlightExpiry = this.now + this.config.handshakeTimeoutMs;
+      if ('entries' in lf)
+        this.lastFlight = { packed: packFlight(lf.entries), flight: lf.flight, final: true };
+    } else {
+      this.lastFlight = undefined;
+    }
     this.events.push({ type: 'connected', info });
   }
 
@@ -649,9 +662,10 @@ export class DtlsConnection implements HandshakeHost {
   private transmitLastFlight(retransmission: boolean): void {
     const lf = this.lastFlight;
     if (!lf) return;
-    const datagrams = flightToDatagrams(lf.entries, this.record, this.config.mtu);
+    const entries = 'entries' in lf ? lf.entries : unpackFlight(lf.packed);
+    const datagrams = flightToDatagrams(entries, this.record, this.config.mtu);
     this.lastFlightSentAt = this.now;
-    for (const e of lf.entries) {
+    for (const e of entries) {
       if (e.kind === 'ccs') {
         this.emit({
           type: 'handshake',

@@ -1,6 +1,8 @@
 import type { RecordLayer } from '../record/record-layer.js';
 import { ContentType } from '../wire/constants.js';
 import { encodeHandshakeFragment, HANDSHAKE_HEADER_LENGTH } from '../wire/handshake-header.js';
+import { Reader } from '../wire/reader.js';
+import { Writer } from '../wire/writer.js';
 
 /** One unit of a flight: a handshake message, or the ChangeCipherSpec that ends an epoch. */
 export type FlightEntry =
@@ -61,5 +63,34 @@ export function packRecords(records: readonly Buffer[], mtu: number): Buffer[] {
     size += r.length;
   }
   if (size > 0) out.push(current.length === 1 ? current[0]! : Buffer.concat(current, size));
+  return out;
+}
+
+/** Marks a ChangeCipherSpec in a packed flight (handshake types are below 255). */
+const PACKED_CCS = 0xff;
+
+/**
+ * A final flight kept for a long time (RFC 6347 §4.2.4: resent if the peer's Finished comes again),
+ * packed into one buffer of its own: type, epoch, message_seq and body per entry. An idle connection
+ * then holds one small buffer instead of an array of objects and bodies.
+ */
+export function packFlight(entries: readonly FlightEntry[]): Buffer {
+  const w = new Writer(64);
+  for (const e of entries) {
+    if (e.kind === 'ccs') w.u8(PACKED_CCS).u16(e.epoch);
+    else w.u8(e.msgType).u16(e.epoch).u16(e.messageSeq).vec24(e.body);
+  }
+  return w.finish();
+}
+
+export function unpackFlight(packed: Buffer): FlightEntry[] {
+  const r = new Reader(packed);
+  const out: FlightEntry[] = [];
+  while (!r.atEnd()) {
+    const type = r.u8();
+    const epoch = r.u16();
+    if (type === PACKED_CCS) out.push({ kind: 'ccs', epoch });
+    else out.push({ kind: 'handshake', epoch, msgType: type, messageSeq: r.u16(), body: r.vec24() });
+  }
   return out;
 }

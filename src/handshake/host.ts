@@ -65,19 +65,22 @@ export interface HandshakeRole {
 
 /** What the connection reports once established, from what the handshake negotiated. */
 export function connectionInfoOf(n: Negotiated, resumed: boolean): ConnectionInfo {
-  return {
+  const info: ConnectionInfo = {
     protocol: 'DTLSv1.2',
     cipherSuite: n.suite.name,
     cipherSuiteId: n.suite.id,
-    group: n.group,
-    signatureScheme: n.signatureScheme,
     extendedMasterSecret: n.extendedMasterSecret,
     resumed,
-    peerCertificate: n.peerCertificate,
-    pskIdentity: n.pskIdentity?.toString('utf8'),
-    srtpProfile: n.srtpProfile === undefined ? undefined : srtpProfileById(n.srtpProfile)?.name,
-    alpnProtocol: n.alpnProtocol,
   };
+  // Only what applies: an idle connection keeps this object for its lifetime.
+  if (n.group) info.group = n.group;
+  if (n.signatureScheme) info.signatureScheme = n.signatureScheme;
+  if (n.peerCertificate) info.peerCertificate = n.peerCertificate;
+  if (n.pskIdentity) info.pskIdentity = n.pskIdentity.toString('utf8');
+  const srtp = n.srtpProfile === undefined ? undefined : srtpProfileById(n.srtpProfile)?.name;
+  if (srtp) info.srtpProfile = srtp;
+  if (n.alpnProtocol) info.alpnProtocol = n.alpnProtocol;
+  return info;
 }
 
 /** Run a decoder, turning a DecodeError into the decode_error alert (RFC 5246 §7.2.2). */

@@ -36,7 +36,10 @@ export class DtlsSocket extends EventEmitter {
   private closedFlag = false;
   private closing: Promise<void> | undefined;
   private backlog: Buffer[] | undefined;
-  private waiters: { resolve: (r: IteratorResult<Buffer>) => void; reject: (e: unknown) => void }[] = [];
+  /** Pending next() calls of an async iterator (created with the first iterator). */
+  private waiters:
+    | { resolve: (r: IteratorResult<Buffer>) => void; reject: (e: unknown) => void }[]
+    | undefined;
   private failure: DtlsError | undefined;
   private session: ClientSession | undefined;
 
@@ -124,7 +127,7 @@ export class DtlsSocket extends EventEmitter {
       case 'data':
         this.emit('message', e.data);
         if (this.backlog) {
-          const w = this.waiters.shift();
+          const w = this.waiters?.shift();
           if (w) w.resolve({ value: e.data, done: false });
           else {
             if (this.backlog.length >= MAX_ITERATOR_BACKLOG) this.backlog.shift();
@@ -159,7 +162,7 @@ export class DtlsSocket extends EventEmitter {
   markClosed(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
-    for (const w of this.waiters.splice(0)) {
+    for (const w of this.waiters?.splice(0) ?? []) {
       if (this.failure) w.reject(this.failure);
       else w.resolve({ value: undefined, done: true });
     }
@@ -170,6 +173,7 @@ export class DtlsSocket extends EventEmitter {
   /** Received datagrams, in arrival order, until the association closes. */
   [Symbol.asyncIterator](): AsyncIterator<Buffer> {
     this.backlog ??= [];
+    this.waiters ??= [];
     return {
       next: () => {
         const b = this.backlog!;
@@ -179,7 +183,7 @@ export class DtlsSocket extends EventEmitter {
             ? Promise.reject(this.failure)
             : Promise.resolve({ value: undefined, done: true });
         }
-        return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+        return new Promise((resolve, reject) => this.waiters!.push({ resolve, reject }));
       },
       return: () => Promise.resolve({ value: undefined, done: true }),
     };
