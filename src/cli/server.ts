@@ -18,7 +18,8 @@ import {
   usageError,
 } from './common.js';
 
-export const SERVER_USAGE = `tsdtls server --port N [--host H] [--cert F --key F] [--ca F] [--request-cert | --require-cert]
+export const SERVER_USAGE = `tsdtls server --port N [--host H] [--cert F --key F] [--ca F] [--fingerprint FP]
+       [--request-cert | --require-cert]
        [--ciphers LIST] [--groups LIST] [--mtu N] [--no-cookie] [--echo]
        [--psk HEX --psk-identity ID] [--psk-hint TEXT] [--psk-file FILE] [--srtp PROFILES] [--alpn LIST]
        [--export LABEL:LENGTH[:CONTEXTHEX]] [--no-tickets] [--no-session-cache]
