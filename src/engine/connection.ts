@@ -89,6 +89,8 @@ export class DtlsConnection implements HandshakeHost {
   };
   /** Set by a server endpoint: the key of the peer this connection serves. */
   peerKey: string | undefined;
+  /** A slot for whoever drives this connection (the Node adapter keeps its DtlsSocket here). */
+  owner: unknown;
   private reassembler: Reassembler;
   private role: HandshakeRole;
   private phase: ConnectionState = 'handshaking';

@@ -42,7 +42,6 @@ export class DtlsServer extends EventEmitter {
   private udp: dgram.Socket | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerAt: number | undefined;
-  private readonly sockets = new Map<DtlsConnection, DtlsSocket>();
   private closing: Promise<void> | undefined;
   private readonly carrier: SocketCarrier;
 
@@ -89,7 +88,9 @@ export class DtlsServer extends EventEmitter {
         this.endpoint.closeConnection(s.connection, monotonicNow());
         this.flush();
       },
-      release: (s) => this.sockets.delete(s.connection),
+      release: (s) => {
+        if (s.connection.owner === s) s.connection.owner = undefined;
+      },
     };
   }
 
@@ -161,7 +162,7 @@ export class DtlsServer extends EventEmitter {
     }
     for (let ev = this.endpoint.pollEvent(); ev; ev = this.endpoint.pollEvent()) {
       if (ev.type === 'peer-removed') {
-        this.sockets.get(ev.connection)?.markClosed();
+        socketOf(ev.connection)?.markClosed();
         continue;
       }
       const { event: e, connection, peer } = ev;
@@ -169,11 +170,11 @@ export class DtlsServer extends EventEmitter {
       if (e.type === 'keylog') this.emit('keylog', Buffer.from(`${e.line}\n`), peer);
       if (e.type === 'connected') {
         const s = new DtlsSocket(connection, this.carrier, peer.address, peer.port, peer.family ?? 'IPv4');
-        this.sockets.set(connection, s);
+        connection.owner = s;
         this.emit('connection', s);
         continue;
       }
-      const s = this.sockets.get(connection);
+      const s = socketOf(connection);
       if (s) s.handleEvent(e);
       else if (e.type === 'failed') this.emit('peerError', e.error, peer);
     }
@@ -199,6 +200,11 @@ export class DtlsServer extends EventEmitter {
     // The socket keeps the process alive while listening; the timer alone should not.
     this.timer.unref();
   }
+}
+
+/** The DtlsSocket the server made for a connection (kept on the connection itself: no Map per peer). */
+function socketOf(c: DtlsConnection): DtlsSocket | undefined {
+  return c.owner instanceof DtlsSocket ? c.owner : undefined;
 }
 
 export function createServer(

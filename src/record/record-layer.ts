@@ -53,9 +53,11 @@ export const DEFAULT_RECORD_LAYER_LIMITS: RecordLayerLimits = {
  */
 export class RecordLayer {
   /** The current read epoch and, after a ChangeCipherSpec, the one before it (for retransmissions). */
-  private readStates: ReadState[] = [{ epoch: 0, cipher: null, window: new ReplayWindow() }];
+  /** The current read epoch, and after a ChangeCipherSpec the one before it (for retransmissions). */
+  private currentRead: ReadState = { epoch: 0, cipher: null, window: new ReplayWindow() };
+  private previousRead: ReadState | undefined;
   private pendingRead: { epoch: number; cipher: RecordCipher } | null = null;
-  private buffered: RawRecord[] = [];
+  private buffered: RawRecord[] | undefined;
   private bufferedBytes = 0;
   /** Write state per epoch, indexed by epoch (a handshake uses epochs 0 and 1; no Map needed). */
   private writeStates: (WriteState | undefined)[] = [{ cipher: null, nextSeq: 0 }];
@@ -74,7 +76,7 @@ export class RecordLayer {
   ) {}
 
   get readEpoch(): number {
-    return this.readStates[this.readStates.length - 1]!.epoch;
+    return this.currentRead.epoch;
   }
 
   get writeEpoch(): number {
@@ -105,12 +107,10 @@ export class RecordLayer {
     const p = this.pendingRead;
     if (!p) return [];
     this.pendingRead = null;
-    this.readStates = [
-      this.readStates[this.readStates.length - 1]!,
-      { epoch: p.epoch, cipher: p.cipher, window: new ReplayWindow() },
-    ];
-    const early = this.buffered;
-    this.buffered = [];
+    this.previousRead = this.currentRead;
+    this.currentRead = { epoch: p.epoch, cipher: p.cipher, window: new ReplayWindow() };
+    const early = this.buffered ?? [];
+    this.buffered = undefined;
     this.bufferedBytes = 0;
     const out: OpenedRecord[] = [];
     for (const r of early) {
@@ -122,12 +122,12 @@ export class RecordLayer {
 
   /** Stop reading an epoch that is not the current one. */
   retireReadEpoch(epoch: number): void {
-    if (epoch !== this.readEpoch) this.readStates = this.readStates.filter((s) => s.epoch !== epoch);
+    if (this.previousRead?.epoch === epoch) this.previousRead = undefined;
   }
 
   /** Forget the previous read epoch (once the handshake is over and the peer has moved on). */
   retirePreviousReadEpoch(): void {
-    if (this.readStates.length > 1) this.readStates = [this.readStates[this.readStates.length - 1]!];
+    this.previousRead = undefined;
   }
 
   /**
@@ -142,8 +142,8 @@ export class RecordLayer {
 
   /** Forget what epoch 0 has seen (a client starting over after a HelloVerifyRequest). */
   resetInitialReplayWindow(): void {
-    const st = this.readStates.find((s) => s.epoch === 0);
-    if (st) st.window = new ReplayWindow();
+    const st = this.currentRead.epoch === 0 ? this.currentRead : this.previousRead;
+    if (st?.epoch === 0) st.window = new ReplayWindow();
   }
 
   addWriteEpoch(epoch: number, cipher: RecordCipher): void {
@@ -203,15 +203,18 @@ export class RecordLayer {
       this.drops.malformed++;
       return null;
     }
-    const states = this.readStates;
-    const last = states[states.length - 1]!;
-    const state = last.epoch === r.epoch ? last : states.find((s) => s.epoch === r.epoch);
+    const state =
+      this.currentRead.epoch === r.epoch
+        ? this.currentRead
+        : this.previousRead?.epoch === r.epoch
+          ? this.previousRead
+          : undefined;
     if (!state) {
       if (r.epoch === this.readEpoch + 1) {
         // RFC 6347 §4.1: a record of the next epoch may arrive before the ChangeCipherSpec (or even
         // before the keys for it are known, e.g. during an asynchronous PSK lookup); keep it, bounded.
         if (
-          this.buffered.length >= this.limits.maxBufferedRecords ||
+          (this.buffered?.length ?? 0) >= this.limits.maxBufferedRecords ||
           this.bufferedBytes + RECORD_HEADER_LENGTH + r.length > this.limits.maxBufferedBytes
         ) {
           this.drops.bufferFull++;
@@ -219,6 +222,7 @@ export class RecordLayer {
         }
         // Copies: the datagram buffer is the caller's and may be reused once we return.
         const raw = Buffer.from(r.raw);
+        this.buffered ??= [];
         this.buffered.push({
           type: r.type,
           version: r.version,
