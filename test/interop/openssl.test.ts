@@ -8,13 +8,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type GeneratedCertificate, generateCertificate } from '../../src/cert/generate.js';
 import type { DtlsError } from '../../src/errors.js';
-import { type ConnectOptions, connect } from '../../src/node/client.js';
-import { createServer, type DtlsServer, type ServerOptions } from '../../src/node/server.js';
+import type { ConnectOptions } from '../../src/node/client.js';
 import type { DtlsSocket } from '../../src/node/socket.js';
 import { ContentType, HandshakeType } from '../../src/wire/constants.js';
 import { Reader } from '../../src/wire/reader.js';
+import { closeOurs, connectTracked, HANDSHAKE_MS, startOurServer } from './ours.js';
 import {
-  cleanupPeers,
   type OpensslServer,
   type RelayedDatagram,
   runOpensslClient,
@@ -24,26 +23,7 @@ import {
   withTimeout,
 } from './peers.js';
 
-/** Everything our side opened, closed after the tests even when one fails midway (or node never exits). */
-const liveSockets = new Set<DtlsSocket>();
-const liveServers = new Set<DtlsServer>();
-
-after(async () => {
-  await Promise.allSettled([...liveSockets].map((s) => s.close()));
-  await Promise.allSettled([...liveServers].map((s) => s.close()));
-  await cleanupPeers();
-});
-
-/** connect() whose socket is closed at the end of the file if the test does not close it. */
-async function connectTracked(options: ConnectOptions): Promise<DtlsSocket> {
-  const socket = await connect(options);
-  liveSockets.add(socket);
-  socket.once('close', () => liveSockets.delete(socket));
-  return socket;
-}
-
-/** Bound for one of our handshakes against a local peer (they take tens of ms). */
-const HANDSHAKE_MS = 5000;
+after(closeOurs);
 
 let ca: GeneratedCertificate;
 let otherCa: GeneratedCertificate;
@@ -80,37 +60,6 @@ before(async () => {
 
 // -------------------------------------------------------------------------------------------------------
 // Helpers
-
-/** Our server on 127.0.0.1:free port; echoes every datagram; records connections and failed peers. */
-async function startOurServer(options: ServerOptions): Promise<{
-  server: DtlsServer;
-  port: number;
-  connections: DtlsSocket[];
-  peerErrors: DtlsError[];
-  nextPeerError(): Promise<DtlsError>;
-}> {
-  const connections: DtlsSocket[] = [];
-  const peerErrors: DtlsError[] = [];
-  const server = createServer(options, (socket) => {
-    connections.push(socket);
-    socket.on('message', (m: Buffer) => socket.send(m));
-    socket.on('error', () => {});
-  });
-  server.on('peerError', (e: DtlsError) => peerErrors.push(e));
-  liveServers.add(server);
-  server.once('close', () => liveServers.delete(server));
-  const { port } = await server.listen(0, '127.0.0.1');
-  const nextPeerError = () =>
-    withTimeout(
-      new Promise<DtlsError>((resolve) => {
-        if (peerErrors.length > 0) resolve(peerErrors[0]!);
-        else server.once('peerError', (e: DtlsError) => resolve(e));
-      }),
-      HANDSHAKE_MS,
-      'our server reporting a failed peer',
-    );
-  return { server, port, connections, peerErrors, nextPeerError };
-}
 
 /** Our client: connect, send one line, wait for the peer's reply (s_server answers via respond()). */
 async function connectAndExchange(

@@ -5,8 +5,9 @@
  *
  * What real peers do with a wrong key (found by running them): neither OpenSSL nor GnuTLS sends an alert;
  * the Finished they cannot decrypt is discarded as RFC 6347 §4.1.2.7 says ("invalid records SHOULD be
- * silently discarded"), and we do the same, so a wrong key ends in `timeout` after handshakeTimeout on our
- * side, never in a hang. s_server's -psk_identity is only a hint for its log: it accepts any identity with
+ * silently discarded"). Our server drops the first one too, and ends with a fatal bad_record_mac when the
+ * peer's resent flight fails the same way; our client against such a silent peer ends in `timeout` after
+ * handshakeTimeout, never in a hang. s_server's -psk_identity is only a hint for its log: it accepts any identity with
  * the one key ("PSK warning: client identity not what we expected"), so unknown_psk_identity can only be
  * shown with our server.
  */
@@ -14,30 +15,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type GeneratedCertificate, generateCertificate } from '../../src/cert/generate.js';
 import type { DtlsError } from '../../src/errors.js';
-import { type ConnectOptions, connect } from '../../src/node/client.js';
-import { createServer, type DtlsServer, type ServerOptions } from '../../src/node/server.js';
 import type { DtlsSocket } from '../../src/node/socket.js';
-import { cleanupPeers, runOpensslClient, startOpensslServer, withTimeout } from './peers.js';
+import { closeOurs, connectTracked, HANDSHAKE_MS, startOurServer } from './ours.js';
+import { runOpensslClient, startOpensslServer, withTimeout } from './peers.js';
 
-/** Everything our side opened, closed after the tests even when one fails midway (or node never exits). */
-const liveSockets = new Set<DtlsSocket>();
-const liveServers = new Set<DtlsServer>();
-
-after(async () => {
-  await Promise.allSettled([...liveSockets].map((s) => s.close()));
-  await Promise.allSettled([...liveServers].map((s) => s.close()));
-  await cleanupPeers();
-});
-
-/** connect() whose socket is closed at the end of the file if the test does not close it. */
-async function connectTracked(options: ConnectOptions): Promise<DtlsSocket> {
-  const socket = await connect(options);
-  liveSockets.add(socket);
-  socket.once('close', () => liveSockets.delete(socket));
-  return socket;
-}
-
-const HANDSHAKE_MS = 5000;
+after(closeOurs);
 const PSK_HEX = '0123456789abcdeffedcba9876543210';
 const PSK = Buffer.from(PSK_HEX, 'hex');
 const IDENTITY = 'device-7';
@@ -55,36 +37,6 @@ before(async () => {
     issuer: ca,
   });
 });
-
-/** Our server on 127.0.0.1:free port; echoes every datagram; records connections and failed peers. */
-async function startOurServer(options: ServerOptions): Promise<{
-  server: DtlsServer;
-  port: number;
-  connections: DtlsSocket[];
-  nextPeerError(ms?: number): Promise<DtlsError>;
-}> {
-  const connections: DtlsSocket[] = [];
-  const peerErrors: DtlsError[] = [];
-  const server = createServer(options, (socket) => {
-    connections.push(socket);
-    socket.on('message', (m: Buffer) => socket.send(m));
-    socket.on('error', () => {});
-  });
-  server.on('peerError', (e: DtlsError) => peerErrors.push(e));
-  liveServers.add(server);
-  server.once('close', () => liveServers.delete(server));
-  const { port } = await server.listen(0, '127.0.0.1');
-  const nextPeerError = (ms = HANDSHAKE_MS) =>
-    withTimeout(
-      new Promise<DtlsError>((resolve) => {
-        if (peerErrors.length > 0) resolve(peerErrors[0]!);
-        else server.once('peerError', (e: DtlsError) => resolve(e));
-      }),
-      ms,
-      'our server reporting a failed peer',
-    );
-  return { server, port, connections, nextPeerError };
-}
 
 /** Sends a line and resolves with the first datagram that comes back. */
 async function exchange(socket: DtlsSocket, text: string): Promise<string> {
