@@ -1,3 +1,4 @@
+import { systemRandom } from '../crypto/random.js';
 import { DtlsError } from '../errors.js';
 import { type HandshakeMessage, Reassembler } from '../handshake/reassembler.js';
 import { type ClientHello, decodeClientHello } from '../wire/client-hello.js';
@@ -133,18 +134,6 @@ export class DtlsServerEndpoint {
   };
 
   constructor(private readonly config: ServerEndpointConfig) {
-    const resolved = resolveConfig({ ...config, role: 'server', sessionCache: undefined }); // validates options up front
-    if (usesCertificateOnly(resolved.suites.map((s) => s.keyExchange)) && !config.identity) {
-      throw new DtlsError(
-        'invalid_argument',
-        'a server with certificate suites needs an identity (cert and key)',
-      );
-    }
-    this.limits = { ...DEFAULT_SERVER_LIMITS, ...config.serverLimits };
-    this.cookies =
-      config.cookies === false
-        ? undefined
-        : new CookieJar(config.cookieSecret, resolved.random, config.cookieRotationMs);
     const {
       cookies: _c,
       cookieSecret: _s,
@@ -156,13 +145,26 @@ export class DtlsServerEndpoint {
       tickets,
       ...rest
     } = config;
-    // Resolved once here; every connection reuses it (suites parsed and options checked once).
-    this.connectionConfig = resolveConfig({
+    const random = config.random ?? systemRandom;
+    // Resolved (and so validated) once here; every connection reuses it.
+    const resolved = resolveConfig({
       ...rest,
       role: 'server',
       sessionCache: sessionCache === false ? undefined : new SessionCache(sessionCache),
-      ticketKeyring: tickets === false ? undefined : new TicketKeyring(tickets ?? {}, resolved.random),
+      ticketKeyring: tickets === false ? undefined : new TicketKeyring(tickets ?? {}, random),
     });
+    if (usesCertificateOnly(resolved.suites.map((s) => s.keyExchange)) && !config.identity) {
+      throw new DtlsError(
+        'invalid_argument',
+        'a server with certificate suites needs an identity (cert and key)',
+      );
+    }
+    this.connectionConfig = resolved;
+    this.limits = { ...DEFAULT_SERVER_LIMITS, ...config.serverLimits };
+    this.cookies =
+      config.cookies === false
+        ? undefined
+        : new CookieJar(config.cookieSecret, random, config.cookieRotationMs);
   }
 
   get peerCount(): number {

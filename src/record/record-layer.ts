@@ -52,7 +52,6 @@ export const DEFAULT_RECORD_LAYER_LIMITS: RecordLayerLimits = {
  * plaintext records and plaintext into sealed records.
  */
 export class RecordLayer {
-  /** The current read epoch and, after a ChangeCipherSpec, the one before it (for retransmissions). */
   /** The current read epoch, and after a ChangeCipherSpec the one before it (for retransmissions). */
   private currentRead: ReadState = { epoch: 0, cipher: null, window: new ReplayWindow() };
   private previousRead: ReadState | undefined;
@@ -71,9 +70,7 @@ export class RecordLayer {
   };
   version: number = ProtocolVersion.DTLS1_2;
 
-  constructor(
-    private readonly limits: RecordLayerLimits = { maxBufferedRecords: 32, maxBufferedBytes: 64 * 1024 },
-  ) {}
+  constructor(private readonly limits: RecordLayerLimits = DEFAULT_RECORD_LAYER_LIMITS) {}
 
   get readEpoch(): number {
     return this.currentRead.epoch;
