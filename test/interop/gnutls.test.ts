@@ -21,8 +21,8 @@ import type { DtlsError } from '../../src/errors.js';
 import { type ConnectOptions, connect } from '../../src/node/client.js';
 import { createServer, type DtlsServer, type ServerOptions } from '../../src/node/server.js';
 import type { DtlsSocket } from '../../src/node/socket.js';
+import { closeOurs, HANDSHAKE_MS, trackServer, trackSocket } from './ours.js';
 import {
-  cleanupPeers,
   type GnutlsServer,
   gnutlsPriorityFor,
   runGnutlsClient,
@@ -30,16 +30,8 @@ import {
   withTimeout,
 } from './peers.js';
 
-const liveSockets = new Set<DtlsSocket>();
-const liveServers = new Set<DtlsServer>();
+after(closeOurs);
 
-after(async () => {
-  await Promise.allSettled([...liveSockets].map((s) => s.close()));
-  await Promise.allSettled([...liveServers].map((s) => s.close()));
-  await cleanupPeers();
-});
-
-const HANDSHAKE_MS = 5000;
 const PSK_HEX = '00112233445566778899aabbccddeeff';
 const PSK = Buffer.from(PSK_HEX, 'hex');
 const IDENTITY = 'sensor-1';
@@ -91,8 +83,7 @@ async function startOurServer(
     socket.on('error', () => {});
   });
   dtls.on('peerError', (e: DtlsError) => peerErrors.push(e));
-  liveServers.add(dtls);
-  dtls.once('close', () => liveServers.delete(dtls));
+  trackServer(dtls);
   const { port } = await dtls.listen(0, '127.0.0.1');
   const nextPeerError = () =>
     withTimeout(
@@ -108,8 +99,7 @@ async function startOurServer(
 
 async function connectTracked(options: Omit<ConnectOptions, 'host'>): Promise<DtlsSocket> {
   const socket = await connect({ host: '127.0.0.1', handshakeTimeout: HANDSHAKE_MS, ...options });
-  liveSockets.add(socket);
-  socket.once('close', () => liveSockets.delete(socket));
+  trackSocket(socket);
   return socket;
 }
 

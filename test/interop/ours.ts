@@ -21,12 +21,23 @@ export async function closeOurs(): Promise<void> {
   await cleanupPeers();
 }
 
-/** connect() whose socket is closed by closeOurs() if the test does not close it. */
-export async function connectTracked(options: ConnectOptions): Promise<DtlsSocket> {
-  const socket = await connect(options);
+/** Remember a socket for closeOurs() (until it closes by itself). */
+export function trackSocket(socket: DtlsSocket): DtlsSocket {
   liveSockets.add(socket);
   socket.once('close', () => liveSockets.delete(socket));
   return socket;
+}
+
+/** Remember a server for closeOurs() (until it closes by itself). */
+export function trackServer(server: DtlsServer): DtlsServer {
+  liveServers.add(server);
+  server.once('close', () => liveServers.delete(server));
+  return server;
+}
+
+/** connect() whose socket is closed by closeOurs() if the test does not close it. */
+export async function connectTracked(options: ConnectOptions): Promise<DtlsSocket> {
+  return trackSocket(await connect(options));
 }
 
 export interface OurServer {
@@ -47,8 +58,7 @@ export async function startOurServer(options: ServerOptions): Promise<OurServer>
     socket.on('error', () => {});
   });
   server.on('peerError', (e: DtlsError) => peerErrors.push(e));
-  liveServers.add(server);
-  server.once('close', () => liveServers.delete(server));
+  trackServer(server);
   const { port } = await server.listen(0, '127.0.0.1');
   const nextPeerError = (ms = HANDSHAKE_MS) =>
     withTimeout(

@@ -22,8 +22,8 @@ import { createServer, type DtlsServer, type ServerOptions } from '../../src/nod
 import type { DtlsSocket } from '../../src/node/socket.js';
 import { ContentType, HandshakeType } from '../../src/wire/constants.js';
 import { Reader } from '../../src/wire/reader.js';
+import { closeOurs, HANDSHAKE_MS, trackServer, trackSocket } from './ours.js';
 import {
-  cleanupPeers,
   makeTempDir,
   type OpensslServer,
   type RelayedDatagram,
@@ -34,16 +34,8 @@ import {
   withTimeout,
 } from './peers.js';
 
-const liveSockets = new Set<DtlsSocket>();
-const liveServers = new Set<DtlsServer>();
+after(closeOurs);
 
-after(async () => {
-  await Promise.allSettled([...liveSockets].map((s) => s.close()));
-  await Promise.allSettled([...liveServers].map((s) => s.close()));
-  await cleanupPeers();
-});
-
-const HANDSHAKE_MS = 5000;
 const SRTP_LABEL = 'EXTRACTOR-dtls_srtp';
 
 let ca: GeneratedCertificate;
@@ -69,8 +61,7 @@ async function connectTracked(
     handshakeTimeout: HANDSHAKE_MS,
     ...options,
   });
-  liveSockets.add(socket);
-  socket.once('close', () => liveSockets.delete(socket));
+  trackSocket(socket);
   return socket;
 }
 
@@ -114,8 +105,7 @@ async function startOurServer(
     socket.on('error', () => {});
   });
   dtls.on('peerError', (e: DtlsError) => peerErrors.push(e));
-  liveServers.add(dtls);
-  dtls.once('close', () => liveServers.delete(dtls));
+  trackServer(dtls);
   const { port } = await dtls.listen(0, '127.0.0.1');
   return { server: dtls, port, connections, peerErrors };
 }
