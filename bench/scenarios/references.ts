@@ -8,10 +8,12 @@
 import {
   createECDH,
   createHash,
+  createPublicKey,
   createSign,
   createVerify,
   diffieHellman,
   generateKeyPairSync,
+  type KeyObject,
   X509Certificate,
 } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -173,11 +175,18 @@ export async function cryptoCeiling(durationMs: number): Promise<Figures> {
     new X509Certificate(cert.der);
     prfWork(s1);
   };
+  // Each side's public key crosses the wire as 32 raw bytes: export it and import the peer's (the JWK
+  // form, node:crypto's cheapest; DER costs ~20× more in Node 20).
+  const overTheWire = (key: KeyObject): KeyObject =>
+    createPublicKey({
+      key: { kty: 'OKP', crv: 'X25519', x: key.export({ format: 'jwk' }).x },
+      format: 'jwk',
+    });
   const x25519 = (): void => {
     const a = generateKeyPairSync('x25519');
     const b = generateKeyPairSync('x25519');
-    const s1 = diffieHellman({ privateKey: a.privateKey, publicKey: b.publicKey });
-    diffieHellman({ privateKey: b.privateKey, publicKey: a.publicKey });
+    const s1 = diffieHellman({ privateKey: a.privateKey, publicKey: overTheWire(b.publicKey) });
+    diffieHellman({ privateKey: b.privateKey, publicKey: overTheWire(a.publicKey) });
     const sig = createSign('sha256').update(signed).sign(cert.privateKey);
     if (!createVerify('sha256').update(signed).verify(publicKey, sig)) throw new Error('verify failed');
     new X509Certificate(cert.der);
