@@ -1,49 +1,63 @@
 /**
  * One benchmark scenario in a fresh process: `node --expose-gc dist/bench/worker.js <scenario> [json]`.
  * Prints one `BENCH_RESULT {…}` line (see lib/common.ts) and exits. bench/run.ts spawns these.
+ * Each scenario's module is imported only when it runs, so a process loads (and the JIT sees) only the
+ * code it measures: the record-layer figures moved by several percent when every scenario was loaded.
  */
 import { emitResult, type Figures, type HandshakeVariant } from './lib/common.js';
-import { dgramData, nodeData } from './scenarios/data.js';
-import { engineHandshakes } from './scenarios/engine-handshake.js';
-import { memoryPerSession } from './scenarios/memory.js';
-import { handshakeServer, nodeHandshakeClient, nodeHandshakes } from './scenarios/node-handshake.js';
-import { recordLayerBench } from './scenarios/record.js';
-import { cryptoCeiling, tlsReference } from './scenarios/references.js';
-import { scale } from './scenarios/scale.js';
-import { weriftReference } from './scenarios/werift.js';
 
 type Params = Record<string, unknown>;
 
 const SCENARIOS: Record<string, (p: Params) => Promise<Figures>> = {
-  'engine-handshake': (p) =>
-    engineHandshakes(
+  'engine-handshake': async (p) =>
+    (await import('./scenarios/engine-handshake.js')).engineHandshakes(
       p.variant as HandshakeVariant,
       (p.concurrency as number[]) ?? [1, 16],
       (p.durationMs as number) ?? 1000,
     ),
-  'node-handshake': (p) =>
-    nodeHandshakes(
+  'node-handshake': async (p) =>
+    (await import('./scenarios/node-handshake.js')).nodeHandshakes(
       p.variant as HandshakeVariant,
       (p.concurrency as number[]) ?? [1, 16],
       (p.durationMs as number) ?? 1000,
     ),
-  'handshake-server': (p) => handshakeServer(p.variant as HandshakeVariant, (p.limitMs as number) ?? 30_000),
-  'handshake-client': (p) =>
-    nodeHandshakeClient(
+  'handshake-server': async (p) =>
+    (await import('./scenarios/node-handshake.js')).handshakeServer(
+      p.variant as HandshakeVariant,
+      (p.limitMs as number) ?? 30_000,
+    ),
+  'handshake-client': async (p) =>
+    (await import('./scenarios/node-handshake.js')).nodeHandshakeClient(
       p.variant as HandshakeVariant,
       p.port as number,
       p.fingerprint as string | undefined,
       (p.concurrency as number[]) ?? [1, 16],
       (p.durationMs as number) ?? 1000,
     ),
-  'node-data': (p) => nodeData((p.durationMs as number) ?? 1000),
-  'dgram-data': (p) => dgramData((p.durationMs as number) ?? 1000),
-  record: async (p) => recordLayerBench((p.durationMs as number) ?? 500),
-  tls: (p) => tlsReference((p.concurrency as number[]) ?? [1, 16], (p.durationMs as number) ?? 1000),
-  ceiling: (p) => cryptoCeiling((p.durationMs as number) ?? 500),
-  werift: (p) => weriftReference((p.concurrency as number[]) ?? [1, 16], (p.durationMs as number) ?? 1000),
-  memory: (p) => memoryPerSession((p.sessions as number) ?? 1000),
-  scale: (p) => scale((p.sessions as number) ?? 10_000, (p.durationMs as number) ?? 1000),
+  'node-data': async (p) => (await import('./scenarios/data.js')).nodeData((p.durationMs as number) ?? 1000),
+  'dgram-data': async (p) =>
+    (await import('./scenarios/data.js')).dgramData((p.durationMs as number) ?? 1000),
+  record: async (p) =>
+    (await import('./scenarios/record.js')).recordLayerBench((p.durationMs as number) ?? 500),
+  tls: async (p) =>
+    (await import('./scenarios/references.js')).tlsReference(
+      (p.concurrency as number[]) ?? [1, 16],
+      (p.durationMs as number) ?? 1000,
+    ),
+  ceiling: async (p) =>
+    (await import('./scenarios/references.js')).cryptoCeiling((p.durationMs as number) ?? 500),
+  werift: async (p) =>
+    (await import('./scenarios/werift.js')).weriftReference(
+      (p.concurrency as number[]) ?? [1, 16],
+      (p.durationMs as number) ?? 1000,
+    ),
+  memory: async (p) =>
+    (await import('./scenarios/memory.js')).memoryPerSession((p.sessions as number) ?? 1000),
+  scale: async (p) =>
+    (await import('./scenarios/scale.js')).scale(
+      (p.sessions as number) ?? 10_000,
+      (p.durationMs as number) ?? 1000,
+    ),
 };
 
 async function main(): Promise<void> {

@@ -32,7 +32,7 @@ import {
   type HandshakeFragment,
   parseHandshakeFragments,
 } from '../wire/handshake-header.js';
-import { type EngineConfig, type ResolvedConfig, resolveConfig } from './config.js';
+import { type EngineConfig, type ResolvedConfig, resolveConfig, resolveConfigFor } from './config.js';
 import type { ConnectionInfo, DtlsEvent } from './events.js';
 
 export type ConnectionState = 'handshaking' | 'connected' | 'closed' | 'failed';
@@ -144,7 +144,7 @@ export class DtlsConnection implements HandshakeHost {
 
   /** A client connection; its first flight (ClientHello) is queued at once. */
   static client(config: Omit<EngineConfig, 'role'>, now: number): DtlsConnection {
-    const c = new DtlsConnection({ ...config, role: 'client' }, now, 0);
+    const c = new DtlsConnection(resolveConfigFor(config, 'client'), now, 0);
     const role = c.role as ClientHandshake;
     c.guard(() => role.start());
     return c;
@@ -161,7 +161,7 @@ export class DtlsConnection implements HandshakeHost {
     clientHello: HandshakeMessage,
     clientHelloRecordSeq = 0,
   ): DtlsConnection {
-    const c = new DtlsConnection({ ...config, role: 'server' }, now, clientHello.messageSeq + 1);
+    const c = new DtlsConnection(resolveConfigFor(config, 'server'), now, clientHello.messageSeq + 1);
     c.sendSeq = clientHello.messageSeq;
     c.record.skipInitialSequenceNumbers(clientHelloRecordSeq + 1);
     c.trace('received', clientHello.msgType, clientHello.messageSeq, 0, clientHello.body.length, 1, false);

@@ -51,24 +51,34 @@ export async function connect(options: ConnectOptions): Promise<DtlsSocket> {
   const family = isIP(address) === 6 ? 'IPv6' : 'IPv4';
   const serverName = options.serverName ?? (isIP(options.host) ? undefined : options.host);
   const udp = dgram.createSocket(family === 'IPv6' ? 'udp6' : 'udp4');
-  await new Promise<void>((resolve, reject) => {
-    udp.once('error', reject);
-    udp.bind({ port: options.localPort ?? 0, address: options.localAddress }, () => {
-      udp.off('error', reject);
-      resolve();
+  // One socket-level step (bind, connect) as a promise; on failure the socket is closed and the error
+  // is a DtlsError('socket_error') like every other failure of connect().
+  const step = (start: (done: () => void) => void) =>
+    new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      start(() => {
+        udp.off('error', reject);
+        resolve();
+      });
+    }).catch((e: unknown) => {
+      udp.close();
+      throw new DtlsError('socket_error', e instanceof Error ? e.message : String(e), { cause: e });
     });
-  });
-  await new Promise<void>((resolve) => udp.connect(options.port, address, resolve));
+  if (options.localPort !== undefined || options.localAddress !== undefined) {
+    await step((done) => udp.bind({ port: options.localPort ?? 0, address: options.localAddress }, done));
+  }
+  // connect() binds an unbound socket to an ephemeral port itself: one event-loop turn less per connect.
+  await step((done) => udp.connect(options.port, address, done));
 
+  // Object.assign onto the fresh object, not `{ ...base, … }`: see resolveConfig on why.
   const connection = DtlsConnection.client(
-    {
-      ...base,
+    Object.assign(base, {
       serverName,
       psk: options.psk,
       session: options.session,
       requestTicket: options.requestTicket,
       wallClock: () => Date.now(),
-    },
+    }),
     monotonicNow(),
   );
   let timer: NodeJS.Timeout | undefined;

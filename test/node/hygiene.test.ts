@@ -89,6 +89,26 @@ test('a client whose server never answers fails with timeout and the process exi
   assert.match(r.out, /code timeout/);
 });
 
+test('a client whose local port is taken fails with socket_error and the process exits by itself', async () => {
+  const script = `
+    import dgram from 'node:dgram';
+    import { connect } from ${JSON.stringify(INDEX)};
+    const holder = dgram.createSocket('udp4');
+    await new Promise((r) => holder.bind(0, '127.0.0.1', r));
+    const localPort = holder.address().port;
+    try {
+      await connect({ host: '127.0.0.1', port: 9, localAddress: '127.0.0.1', localPort, insecure: true });
+      console.log('connected');
+    } catch (e) {
+      console.log('code', e.code, e.cause?.code);
+    }
+    holder.close();
+  `;
+  const r = await runAlone(script, 10_000);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /code socket_error EADDRINUSE/);
+});
+
 test('a peer that vanishes mid-handshake is forgotten after the handshake timeout', async () => {
   const cert = await generateCertificate();
   const endpoint = new DtlsServerEndpoint({
