@@ -12,7 +12,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { type Figures, RESULT_PREFIX } from './lib/common.js';
+import { type Figures, HANDSHAKE_VARIANTS, RESULT_PREFIX } from './lib/common.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MS = Number(process.env.BENCH_MS ?? 700);
@@ -27,15 +27,17 @@ interface Scenario {
 }
 
 const SCENARIOS: Scenario[] = [
-  ...(['p256', 'x25519', 'psk'] as const).map((variant) => ({
+  ...HANDSHAKE_VARIANTS.map((variant) => ({
     name: 'engine-handshake',
     params: { variant, durationMs: MS },
   })),
-  ...(['p256', 'x25519', 'psk'] as const).map((variant) => ({
+  ...HANDSHAKE_VARIANTS.map((variant) => ({
     name: 'node-handshake',
     params: { variant, durationMs: MS },
   })),
   { name: 'two-process', params: { variant: 'p256', durationMs: MS } },
+  { name: 'two-process-data', params: { durationMs: MS } },
+  { name: 'two-process-dgram', params: { durationMs: MS, plain: true } },
   { name: 'node-data', params: { durationMs: MS } },
   { name: 'dgram-data', params: { durationMs: MS } },
   { name: 'record', params: { durationMs: MS } },
@@ -99,12 +101,21 @@ function startWorker(name: string, params: Record<string, unknown>): Child {
   return { proc, result, onLine: (f) => listeners.push(f) };
 }
 
+/** Scenarios that run as a server child and a client child: the names of the two workers. */
+const PAIRS: Record<string, { server: string; client: string; prefix: string }> = {
+  'two-process': { server: 'handshake-server', client: 'handshake-client', prefix: 'node2p' },
+  'two-process-data': { server: 'data-server', client: 'data-client', prefix: 'data2p' },
+  'two-process-dgram': { server: 'data-server', client: 'data-client', prefix: 'dgram2p' },
+};
+
 async function runScenario(s: Scenario): Promise<Figures> {
-  if (s.name !== 'two-process') return startWorker(s.name, s.params).result;
+  const pair = PAIRS[s.name];
+  if (!pair) return startWorker(s.name, s.params).result;
   // Server in one child, client in another: the server prints its port, the client runs against it,
-  // then the server's stdin is closed and it reports its CPU time.
-  const server = startWorker('handshake-server', {
+  // then the server's stdin is closed and it reports (for the handshake pair, its CPU time).
+  const server = startWorker(pair.server, {
     variant: s.params.variant,
+    plain: s.params.plain,
     limitMs: CHILD_LIMIT_MS - 5_000,
   });
   const ready = new Promise<{ port: number; fingerprint?: string } | undefined>((resolve) => {
@@ -120,9 +131,13 @@ async function runScenario(s: Scenario): Promise<Figures> {
   const addr = await ready;
   if (!addr) {
     server.proc.kill('SIGKILL');
-    return { 'node2p.error': 'server child did not start' };
+    return { [`${pair.prefix}.error`]: 'server child did not start' };
   }
-  const client = await startWorker('handshake-client', { ...s.params, ...addr }).result;
+  const client = await startWorker(pair.client, {
+    durationMs: s.params.durationMs,
+    variant: s.params.variant,
+    ...addr,
+  }).result;
   server.proc.stdin!.end();
   const srv = await server.result;
   const out: Figures = { ...client };
@@ -165,6 +180,10 @@ const RATIOS: Record<string, (f: Figures) => number | undefined> = {
   'record.cipher_vs_bare': (f) => div(f['record.cipher.pair_per_s'], f['record.bare.pair_per_s']),
   'data.limit_1200': (f) => dataLimit(f),
   'data.oneway_vs_limit_1200': (f) => div(f['data.oneway.1200.dgrams_per_s'], dataLimit(f)),
+  'data2p.per_cpu_vs_limit_1200': (f) => div(f['data2p.oneway.1200.msgs_per_cpu_s'], dataLimit(f)),
+  'data2p.limit_2p_1200': (f) => dataLimit(f, 'dgram2p.oneway.1200.msgs_per_cpu_s'),
+  'data2p.per_cpu_vs_limit_2p_1200': (f) =>
+    div(f['data2p.oneway.1200.msgs_per_cpu_s'], dataLimit(f, 'dgram2p.oneway.1200.msgs_per_cpu_s')),
   'data.oneway_vs_dgram_1200': (f) =>
     div(f['data.oneway.1200.dgrams_per_s'], f['dgram.oneway.1200.dgrams_per_s']),
   'data.oneway_vs_werift_1200': (f) =>
@@ -181,9 +200,12 @@ function div(a: unknown, b: unknown): number | undefined {
   return x === undefined || y === undefined || y === 0 ? undefined : x / y;
 }
 
-/** limit = 1 / (1/dgram + 1/seal + 1/open): sending, sealing and opening on one core, nothing else. */
-function dataLimit(f: Figures): number | undefined {
-  const d = num(f['dgram.oneway.1200.dgrams_per_s']);
+/**
+ * limit = 1 / (1/dgram + 1/seal + 1/open): sending, sealing and opening on one core, nothing else.
+ * `dgramKey` picks the dgram figure: one process (datagrams/s) or two (messages per CPU-second).
+ */
+function dataLimit(f: Figures, dgramKey = 'dgram.oneway.1200.dgrams_per_s'): number | undefined {
+  const d = num(f[dgramKey]);
   const s = num(f['record.layer.seal_per_s']);
   const o = num(f['record.layer.open_per_s']);
   return d && s && o ? 1 / (1 / d + 1 / s + 1 / o) : undefined;
@@ -245,6 +267,7 @@ function render(
     ['p256', 'ECDHE-ECDSA P-256 AES-128-GCM'],
     ['x25519', 'ECDHE-ECDSA X25519 AES-128-GCM'],
     ['psk', 'PSK AES-128-CCM_8'],
+    ['resume', 'resumption (P-256 session, ticket)'],
   ] as const;
   for (const [v, label] of variants) {
     for (const c of [1, 16]) hsRow(label, 'engine (in-memory)', `engine.${v}`, c);
@@ -280,8 +303,17 @@ function render(
     dataRow('tsdtls echo (round trips)', `data.echo.${size}`, size);
     dataRow('ref: dgram one-way', `dgram.oneway.${size}`, size);
   }
+  dataRow('tsdtls one-way, 2 processes', 'data2p.oneway.1200', 1200);
+  dataRow('ref: dgram one-way, 2 processes', 'dgram2p.oneway.1200', 1200);
   dataRow('ref: werift-dtls one-way', 'werift.oneway.1200', 1200);
-  section('Application data, one association, Node API over UDP 127.0.0.1 (loss: worst run)', dataRows);
+  section(
+    'Application data, one association, Node API over UDP 127.0.0.1 (loss: worst run; 2 processes: CPU of both)',
+    dataRows,
+  );
+  lines.push(
+    `2 processes, messages per CPU-second (client and server CPU together): tsdtls ${cell(s('data2p.oneway.1200.msgs_per_cpu_s'))}, ` +
+      `plain dgram ${cell(s('dgram2p.oneway.1200.msgs_per_cpu_s'))}`,
+  );
   const tlsw = s('tls.stream.1200.writes_per_s');
   lines.push(
     `ref: node:tls stream, 1,200-byte writes: ${cell(tlsw)} writes/s, ${fmt(s('tls.stream.1200.mb_per_s')?.median, 1)} MB/s`,
@@ -366,6 +398,12 @@ function render(
   );
   target('record layer seal+open vs bare AES-128-GCM', ratios['record.layer_vs_bare'], 0.8, 'x');
   target('1,200 B one-way datagrams/s vs limit', ratios['data.oneway_vs_limit_1200'], 0.85, 'x');
+  target(
+    '1,200 B one-way, 2 processes: messages per CPU-second vs limit',
+    ratios['data2p.per_cpu_vs_limit_1200'],
+    0.85,
+    'x',
+  );
   target('heap per idle server session (Node API)', s('mem.node.heap_bytes_per_session'), 4096, 'B', true);
   target(
     'external per idle server session (Node API)',
@@ -379,6 +417,10 @@ function render(
   lines.push(
     `limit = 1/(1/dgram + 1/seal + 1/open) = ${cell(ratios['data.limit_1200'])} datagrams/s; ` +
       `our fraction ${cell(ratios['data.oneway_vs_limit_1200'], 2)}`,
+  );
+  lines.push(
+    `2 processes: the same limit with plain dgram's own 2-process cost = ${cell(ratios['data2p.limit_2p_1200'])} ` +
+      `messages per CPU-second; our fraction ${cell(ratios['data2p.per_cpu_vs_limit_2p_1200'], 2)}`,
   );
   lines.push(
     `engine vs crypto ceiling, c1: P-256 ${cell(ratios['hs.engine_vs_ceiling.p256.c1'], 2)}×, ` +

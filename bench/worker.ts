@@ -34,6 +34,17 @@ const SCENARIOS: Record<string, (p: Params) => Promise<Figures>> = {
       (p.concurrency as number[]) ?? [1, 16],
       (p.durationMs as number) ?? 1000,
     ),
+  'data-server': async (p) =>
+    (await import('./scenarios/data-two-process.js')).dataServer(
+      p.plain === true,
+      (p.limitMs as number) ?? 30_000,
+    ),
+  'data-client': async (p) =>
+    (await import('./scenarios/data-two-process.js')).dataClient(
+      p.port as number,
+      p.fingerprint as string | undefined,
+      (p.durationMs as number) ?? 1000,
+    ),
   'node-data': async (p) => (await import('./scenarios/data.js')).nodeData((p.durationMs as number) ?? 1000),
   'dgram-data': async (p) =>
     (await import('./scenarios/data.js')).dgramData((p.durationMs as number) ?? 1000),

@@ -62,9 +62,12 @@ export const PSK_IDENTITY = 'bench-client';
 export const PSK_KEY = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex');
 export const PSK_SUITE = 'TLS_PSK_WITH_AES_128_CCM_8';
 
-/** The three handshake variants the issue asks for. */
-export type HandshakeVariant = 'p256' | 'x25519' | 'psk';
-export const HANDSHAKE_VARIANTS: readonly HandshakeVariant[] = ['p256', 'x25519', 'psk'];
+/**
+ * The handshake variants the issue asks for. `resume` is the P-256 configuration resuming a session
+ * from an earlier full handshake (abbreviated handshake, RFC 5246 §7.3, with an RFC 5077 ticket).
+ */
+export type HandshakeVariant = 'p256' | 'x25519' | 'psk' | 'resume';
+export const HANDSHAKE_VARIANTS: readonly HandshakeVariant[] = ['p256', 'x25519', 'psk', 'resume'];
 
 /** Summary of a handshake throughput run. */
 export function handshakeFigures(

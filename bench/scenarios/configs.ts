@@ -1,7 +1,8 @@
 /**
- * Engine and Node-API configurations of the three benchmarked handshakes, from one certificate:
+ * Engine and Node-API configurations of the benchmarked handshakes, from one certificate:
  * ECDHE-ECDSA with AES-128-GCM over P-256 or X25519 (RFC 8422, RFC 5289), and plain PSK with
- * AES-128-CCM_8 (RFC 4279, RFC 6655).
+ * AES-128-CCM_8 (RFC 4279, RFC 6655). `resume` uses the P-256 configuration; the session to resume is
+ * added by the scenario once a first full handshake has produced it.
  */
 import type { GeneratedCertificate } from '../../src/cert/generate.js';
 import type { EngineConfig } from '../../src/engine/config.js';
@@ -25,7 +26,7 @@ export function engineConfigs(
       server: { cipherSuites: [PSK_SUITE], psk: { hint: 'bench', lookup: lookupPsk } },
     };
   }
-  const groups = [variant === 'p256' ? 'secp256r1' : 'x25519'] as const;
+  const groups = [variant === 'x25519' ? 'x25519' : 'secp256r1'] as const;
   return {
     client: { cipherSuites: [ECDSA_SUITE], groups, fingerprints: [cert.fingerprint] },
     server: {
@@ -42,7 +43,7 @@ export function nodeServerOptions(variant: HandshakeVariant, cert: GeneratedCert
     cert: cert.cert,
     key: cert.key,
     cipherSuites: [ECDSA_SUITE],
-    groups: [variant === 'p256' ? 'secp256r1' : 'x25519'],
+    groups: [variant === 'x25519' ? 'x25519' : 'secp256r1'],
   };
 }
 
@@ -58,7 +59,7 @@ export function nodeClientOptions(
   return {
     ...base,
     cipherSuites: [ECDSA_SUITE],
-    groups: [variant === 'p256' ? 'secp256r1' : 'x25519'],
+    groups: [variant === 'x25519' ? 'x25519' : 'secp256r1'],
     fingerprint,
   };
 }

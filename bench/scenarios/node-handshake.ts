@@ -35,6 +35,13 @@ async function clientLoops(
   durationMs: number,
 ): Promise<LoopResult> {
   const options = nodeClientOptions(variant, fingerprint, port);
+  const expectResumed = variant === 'resume';
+  if (expectResumed) {
+    const first = await withTimeout(connect(options), HANDSHAKE_LIMIT_MS, 'connect');
+    options.session = first.getSession();
+    await withTimeout(first.close(), HANDSHAKE_LIMIT_MS, 'close');
+    if (!options.session) throw new Error('the first full handshake gave no session');
+  }
   const latencies: number[] = [];
   let failures = 0;
   let firstError: string | undefined;
@@ -45,8 +52,13 @@ async function clientLoops(
       const t0 = performance.now();
       try {
         const socket = await withTimeout(connect(options), HANDSHAKE_LIMIT_MS, 'connect');
-        latencies.push(performance.now() - t0);
+        const elapsed = performance.now() - t0;
         await withTimeout(socket.close(), HANDSHAKE_LIMIT_MS, 'close');
+        // The figure must be what it says: a full handshake where a resumption was asked for fails it.
+        if (socket.isResumed() !== expectResumed) {
+          throw new Error(`handshake resumed=${socket.isResumed()}, expected ${expectResumed}`);
+        }
+        latencies.push(elapsed);
       } catch (e) {
         failures++;
         firstError ??= e instanceof Error ? e.message : String(e);

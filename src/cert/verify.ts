@@ -33,7 +33,7 @@ const MAX_PATH_LENGTH = 10;
 const PARSED = new Map<string, X509Certificate>();
 const PARSED_MAX = 256;
 
-function parseCached(der: Buffer): X509Certificate {
+export function parseCertificateCached(der: Buffer): X509Certificate {
   const key = createHash('sha256').update(der).digest('base64');
   const hit = PARSED.get(key);
   if (hit) return hit;
@@ -47,7 +47,7 @@ export function verifyPeerCertificate(chainDer: Buffer[], opts: PeerVerification
   if (chainDer.length === 0) throw new HandshakeFailure('bad_certificate', 'peer sent no certificate');
   const chain = chainDer.map((der, i) => {
     try {
-      return parseCached(der);
+      return parseCertificateCached(der);
     } catch {
       throw new HandshakeFailure(
         'bad_certificate',

@@ -1,5 +1,5 @@
-import { type KeyObject, timingSafeEqual, X509Certificate } from 'node:crypto';
-import { verifyPeerCertificate } from '../cert/verify.js';
+import { type KeyObject, timingSafeEqual, type X509Certificate } from 'node:crypto';
+import { parseCertificateCached, verifyPeerCertificate } from '../cert/verify.js';
 import { generateKeyShare, groupId, groupName, type KeyShare } from '../crypto/key-exchange.js';
 import {
   computeExtendedMasterSecret,
@@ -388,7 +388,8 @@ export class ClientHandshake implements HandshakeRole {
       );
     }
     this.resumed = true;
-    this.serverCertificate = st.peerCertificate ? new X509Certificate(st.peerCertificate) : undefined;
+    // The certificate was checked when the session began (and re-checked by resumableSession()).
+    this.serverCertificate = st.peerCertificate ? parseCertificateCached(st.peerCertificate) : undefined;
     this.result = {
       suite,
       clientRandom: this.hello.random,

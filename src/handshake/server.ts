@@ -1,5 +1,5 @@
-import { timingSafeEqual, X509Certificate } from 'node:crypto';
-import { verifyPeerCertificate } from '../cert/verify.js';
+import { timingSafeEqual, type X509Certificate } from 'node:crypto';
+import { parseCertificateCached, verifyPeerCertificate } from '../cert/verify.js';
 import { type GroupName, generateKeyShare, groupId, type KeyShare } from '../crypto/key-exchange.js';
 import {
   computeExtendedMasterSecret,
@@ -422,7 +422,7 @@ export class ServerHandshake implements HandshakeRole {
     // Echo the client's session ID: for a ticket, that is how the client learns it was accepted (RFC 5077 §3.4).
     this.sessionId = Buffer.from(this.hello.sessionId);
     if (state.pskIdentity) this.pskIdentity = state.pskIdentity;
-    if (state.peerCertificate) this.clientCertificate = new X509Certificate(state.peerCertificate);
+    if (state.peerCertificate) this.clientCertificate = parseCertificateCached(state.peerCertificate);
     host.queueMessage(
       HandshakeType.server_hello,
       encodeServerHello({

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+// The benchmark's workers still run and measure what their names say (speed is `npm run bench`'s
+// business, never asserted here): each child prints one result line with no failure in it.
+
+const WORKER = fileURLToPath(new URL('../../bench/worker.js', import.meta.url));
+
+function runWorker(scenario: string, params: object): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--expose-gc', WORKER, scenario, JSON.stringify(params)],
+      { timeout: 60_000 },
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(`${scenario}: ${err.message}\n${stderr}`));
+        const line = stdout.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
+        if (!line) return reject(new Error(`${scenario}: no result line\n${stdout}\n${stderr}`));
+        resolve(JSON.parse(line.slice('BENCH_RESULT '.length)) as Record<string, unknown>);
+      },
+    );
+  });
+}
+
+test('resumption scenarios complete only abbreviated handshakes (engine and Node API)', async () => {
+  const engine = await runWorker('engine-handshake', {
+    variant: 'resume',
+    concurrency: [1],
+    durationMs: 150,
+  });
+  assert.equal(engine['engine.resume.c1.failures'], 0, JSON.stringify(engine));
+  assert.ok((engine['engine.resume.c1.count'] as number) > 0, JSON.stringify(engine));
+  const node = await runWorker('node-handshake', { variant: 'resume', concurrency: [1], durationMs: 150 });
+  assert.equal(node['node.resume.c1.failures'], 0, JSON.stringify(node));
+  assert.ok((node['node.resume.c1.count'] as number) > 0, JSON.stringify(node));
+});
+
+test('the record-layer scenario opens every record it sealed', async () => {
+  const r = await runWorker('record', { durationMs: 60 });
+  for (const k of ['layer', 'cipher', 'bare']) {
+    const v = r[`record.${k}.pair_per_s`];
+    assert.ok(typeof v === 'number' && v > 0, `record.${k}.pair_per_s = ${String(v)}`);
+  }
+});
