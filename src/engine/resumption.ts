@@ -33,7 +33,8 @@ export function encodeSessionState(s: SessionState): Buffer {
   w.vec24(s.peerCertificate ?? Buffer.alloc(0));
   w.vec16(s.pskIdentity ?? Buffer.alloc(0));
   w.vec8(Buffer.from(s.serverName ?? '', 'latin1'));
-  return w.finish();
+  // Kept by a client for as long as it may resume: memory of its own, not a slice of a pool slab.
+  return w.finishOwned();
 }
 
 export function decodeSessionState(b: Uint8Array): SessionState {

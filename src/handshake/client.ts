@@ -57,6 +57,7 @@ import {
   decodePskServerKeyExchange,
   type ServerEcdhParams,
 } from '../wire/server-key-exchange.js';
+import { ownedCopy } from '../wire/writer.js';
 import {
   connectionInfoOf,
   decodeOrFail,
@@ -411,7 +412,7 @@ export class ClientHandshake implements HandshakeRole {
     const nst = decodeOrFail('NewSessionTicket', () => decodeNewSessionTicket(msg.body));
     // RFC 5077 §3.3: an empty ticket means the server changed its mind; keep nothing from it.
     if (nst.ticket.length > 0)
-      this.newTicket = { ticket: Buffer.from(nst.ticket), lifetime: nst.ticketLifetimeHint };
+      this.newTicket = { ticket: ownedCopy(nst.ticket), lifetime: nst.ticketLifetimeHint };
     this.state = 'wait_change_cipher_spec';
   }
 
@@ -419,7 +420,8 @@ export class ClientHandshake implements HandshakeRole {
     const cert = decodeOrFail('Certificate', () => decodeCertificate(msg.body));
     const cfg = this.host.config;
     // The identity is checked here, inside the handshake, before anything is established.
-    this.serverChain = cert.certificateList.map((c) => Buffer.from(c));
+    // Kept in the session for re-checking before a resumption: copies of their own (see ownedCopy).
+    this.serverChain = cert.certificateList.map(ownedCopy);
     this.serverCertificate = verifyPeerCertificate(cert.certificateList, {
       ca: cfg.ca ? [...cfg.ca] : undefined,
       fingerprints: cfg.fingerprints ? [...cfg.fingerprints] : undefined,
@@ -636,17 +638,18 @@ export class ClientHandshake implements HandshakeRole {
         ? this.offeredSession.state
         : {
             cipherSuite: n.suite.id,
-            masterSecret: n.masterSecret,
+            // A session lives as long as its caller keeps it: copies of their own, not pool slices.
+            masterSecret: ownedCopy(n.masterSecret),
             extendedMasterSecret: n.extendedMasterSecret,
             createdAt: cfg.wallClock?.() ?? 0,
             peerCertificate: n.peerCertificate?.raw,
-            pskIdentity: n.pskIdentity,
+            pskIdentity: n.pskIdentity && ownedCopy(n.pskIdentity),
             serverName: cfg.serverName,
           };
     const ticket = this.newTicket?.ticket ?? (this.resumed ? this.offeredSession?.ticket : undefined);
     if (n.sessionId.length === 0 && !ticket) return undefined;
     return {
-      sessionId: Buffer.from(n.sessionId),
+      sessionId: ownedCopy(n.sessionId),
       ticket,
       ticketLifetimeSeconds: this.newTicket?.lifetime ?? this.offeredSession?.ticketLifetimeSeconds,
       state,

@@ -80,7 +80,7 @@ export function packFlight(entries: readonly FlightEntry[]): Buffer {
     if (e.kind === 'ccs') w.u8(PACKED_CCS).u16(e.epoch);
     else w.u8(e.msgType).u16(e.epoch).u16(e.messageSeq).vec24(e.body);
   }
-  return w.finish();
+  return w.finishOwned();
 }
 
 export function unpackFlight(packed: Buffer): FlightEntry[] {

@@ -62,6 +62,7 @@ import {
   encodePskServerKeyExchange,
   encodeServerEcdhParams,
 } from '../wire/server-key-exchange.js';
+import { ownedCopy } from '../wire/writer.js';
 import {
   connectionInfoOf,
   decodeOrFail,
@@ -420,7 +421,7 @@ export class ServerHandshake implements HandshakeRole {
     const suite = this.suite;
     this.resumed = true;
     // Echo the client's session ID: for a ticket, that is how the client learns it was accepted (RFC 5077 §3.4).
-    this.sessionId = Buffer.from(this.hello.sessionId);
+    this.sessionId = ownedCopy(this.hello.sessionId);
     if (state.pskIdentity) this.pskIdentity = state.pskIdentity;
     if (state.peerCertificate) this.clientCertificate = parseCertificateCached(state.peerCertificate);
     host.queueMessage(
