@@ -105,9 +105,7 @@ export class Writer {
 
   /** A copy in memory of its own, for encodings that live as long as a connection (a final flight kept). */
   finishOwned(): Buffer {
-    const out = Buffer.allocUnsafeSlow(this.pos);
-    this.buf.copy(out, 0, 0, this.pos);
-    return out;
+    return ownedCopy(this.buf.subarray(0, this.pos));
   }
 }
 
