@@ -21,7 +21,7 @@ import { measureFlow } from '../lib/flow.js';
 import { nodeClientOptions, nodeServerOptions } from './configs.js';
 
 const SIZE = 1200;
-const ACK_EVERY = 16;
+const ACK_EVERY = 32;
 /** Ack layout: kind (1 byte: 0 periodic, 1 probe answer), probe id (1), received count, CPU µs (doubles). */
 const ACK_LENGTH = 18;
 const PROBE_TRIES = 5;
