@@ -12,6 +12,7 @@ import {
   benchCertificate,
   cpuMsSince,
   type Figures,
+  HANDSHAKE_WARMUP_MS,
   type HandshakeVariant,
   handshakeFigures,
 } from '../lib/common.js';
@@ -44,7 +45,7 @@ export async function engineHandshakes(
     expectResumed = true;
   }
   // Warm-up: JIT and OpenSSL's lazily initialised tables, not counted.
-  runLoop(cfg, 4, 300, { endpoint, expectResumed });
+  runLoop(cfg, 4, HANDSHAKE_WARMUP_MS, { endpoint, expectResumed });
   for (const c of concurrencies) {
     const cpuStart = process.cpuUsage();
     const r = runLoop(cfg, c, durationMs, { endpoint, expectResumed });

@@ -10,6 +10,7 @@ import {
   benchCertificate,
   cpuMsSince,
   type Figures,
+  HANDSHAKE_WARMUP_MS,
   type HandshakeVariant,
   handshakeFigures,
   withTimeout,
@@ -90,7 +91,7 @@ export async function nodeHandshakes(
   const { server, port, fingerprint } = await startServer(variant);
   const out: Figures = {};
   try {
-    await clientLoops(variant, fingerprint, port, 4, 300); // warm-up
+    await clientLoops(variant, fingerprint, port, 4, HANDSHAKE_WARMUP_MS); // warm-up
     for (const c of concurrencies) {
       const cpuStart = process.cpuUsage();
       const r = await clientLoops(variant, fingerprint, port, c, durationMs);
@@ -135,7 +136,7 @@ export async function nodeHandshakeClient(
   durationMs: number,
 ): Promise<Figures> {
   const out: Figures = {};
-  await clientLoops(variant, fingerprint, port, 4, 300); // warm-up (the server's too)
+  await clientLoops(variant, fingerprint, port, 4, HANDSHAKE_WARMUP_MS); // warm-up (the server's too)
   for (const c of concurrencies) {
     const cpuStart = process.cpuUsage();
     const r = await clientLoops(variant, fingerprint, port, c, durationMs);

@@ -24,6 +24,7 @@ import {
   benchCertificate,
   cpuMsSince,
   type Figures,
+  HANDSHAKE_WARMUP_MS,
   handshakeFigures,
   sleep,
   withTimeout,
@@ -98,7 +99,7 @@ export async function tlsReference(concurrencies: readonly number[], durationMs:
 
   const out: Figures = {};
   try {
-    await loops(4, 300);
+    await loops(4, HANDSHAKE_WARMUP_MS);
     for (const c of concurrencies) {
       const cpuStart = process.cpuUsage();
       const r = await loops(c, durationMs);

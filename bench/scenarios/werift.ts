@@ -9,7 +9,14 @@ import dgram from 'node:dgram';
 import { createRequire } from 'node:module';
 import type { Transport } from 'werift-dtls/lib/common/src/transport.js';
 import type { DtlsClient, DtlsServer } from 'werift-dtls/lib/dtls/src/index.js';
-import { benchCertificate, cpuMsSince, type Figures, handshakeFigures, withTimeout } from '../lib/common.js';
+import {
+  benchCertificate,
+  cpuMsSince,
+  type Figures,
+  HANDSHAKE_WARMUP_MS,
+  handshakeFigures,
+  withTimeout,
+} from '../lib/common.js';
 import { flowFigures, measureFlow } from '../lib/flow.js';
 
 // werift-dtls's package.json points "main" at a file it does not ship; load its entry point directly.
@@ -149,7 +156,7 @@ export async function weriftReference(
   const out: Figures = {};
   for (const udp of [false, true]) {
     const kind = udp ? 'udp' : 'mem';
-    await loops(udp, 4, 300);
+    await loops(udp, 4, HANDSHAKE_WARMUP_MS);
     for (const c of concurrencies) {
       const cpuStart = process.cpuUsage();
       const r = await loops(udp, c, durationMs);

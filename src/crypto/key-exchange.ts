@@ -5,6 +5,7 @@ import {
   diffieHellman,
   type ECDH,
   generateKeyPairSync,
+  type JsonWebKey,
   type KeyObject,
 } from 'node:crypto';
 import { DtlsError, HandshakeFailure } from '../errors.js';
@@ -66,9 +67,17 @@ function illegalPeerKey(group: GroupName, why: string): HandshakeFailure {
 
 function x25519KeyShare(random: RandomSource | undefined): KeyShare {
   let privateKey: KeyObject;
-  let publicKeyObject: KeyObject;
+  let jwk: JsonWebKey;
   if (random === undefined) {
-    ({ privateKey, publicKey: publicKeyObject } = generateKeyPairSync('x25519'));
+    // The public key is encoded by the key generation itself. Exporting it afterwards from the returned
+    // KeyObject (publicKey.export({ format: 'jwk' })) can deadlock Node 20: the export holds the key's
+    // mutex while it allocates a string, that allocation may run a garbage collection, and the
+    // collection may destroy the finished key-generation job, whose destructor takes the same mutex.
+    // Reproduced here: a loop of generate-then-export hangs within seconds with a 1 MB young generation.
+    // (@types/node lists only 'pem' and 'der' here; Node 20 accepts 'jwk' and returns the JWK object.)
+    ({ privateKey, publicKey: jwk } = generateKeyPairSync('x25519', {
+      publicKeyEncoding: { format: 'jwk' },
+    } as object) as unknown as { privateKey: KeyObject; publicKey: JsonWebKey });
   } else {
     const scalar = random(X25519_KEY_LENGTH);
     privateKey = createPrivateKey({
@@ -76,9 +85,10 @@ function x25519KeyShare(random: RandomSource | undefined): KeyShare {
       format: 'der',
       type: 'pkcs8',
     });
-    publicKeyObject = createPublicKey(privateKey);
+    // No key-generation job here, so exporting is safe.
+    jwk = createPublicKey(privateKey).export({ format: 'jwk' });
   }
-  const publicKey = Buffer.from(publicKeyObject.export({ format: 'jwk' }).x as string, 'base64url');
+  const publicKey = Buffer.from(jwk.x as string, 'base64url');
   return {
     group: 'x25519',
     publicKey,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { type GroupName, generateKeyShare, groupId, groupName } from '../../src/crypto/key-exchange.js';
 import { type RandomSource, seededRandom } from '../../src/crypto/random.js';
@@ -156,4 +157,46 @@ test('bad peer keys end the handshake with illegal_parameter, never another exce
   ];
   for (const p of lowOrder)
     assertIllegalParameter(() => x.deriveSecret(hex(p)), `x25519 low order ${p.slice(0, 8)}`);
+});
+
+test('X25519 key shares under constant garbage collection never deadlock (Node 20 JWK export)', async () => {
+  // Generating a key pair and then exporting its public key as JWK deadlocks Node 20 when a garbage
+  // collection lands inside the export (see x25519KeyShare). A 1 MB young generation makes collections
+  // constant; the old code hung within seconds here. The child must finish by itself.
+  const moduleUrl = new URL('../../src/crypto/key-exchange.js', import.meta.url).href;
+  const script = `
+    import { generateKeyShare } from ${JSON.stringify(moduleUrl)};
+    const start = performance.now();
+    let n = 0;
+    while (performance.now() - start < 2000) {
+      const a = generateKeyShare('x25519');
+      const b = generateKeyShare('x25519');
+      if (!a.deriveSecret(b.publicKey).equals(b.deriveSecret(a.publicKey))) throw new Error('mismatch');
+      n++;
+    }
+    console.log('pairs', n);
+  `;
+  const child = spawn(process.execPath, ['--max-semi-space-size=1', '--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  const code = await new Promise<number | null>((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve(null);
+    }, 20_000);
+    child.on('exit', (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+  assert.notEqual(code, null, `the child hung (deadlock) after: ${out}`);
+  assert.equal(code, 0, out);
+  assert.match(out, /pairs [1-9]\d*/);
 });
