@@ -147,7 +147,10 @@ export function isDtls13UnifiedHeader(firstByte: number): boolean {
  */
 export function parseDatagram(datagram: Uint8Array): { records: RawRecord[]; malformed: number } {
   const records: RawRecord[] = [];
-  const buf = Buffer.from(datagram.buffer, datagram.byteOffset, datagram.length);
+  // A Buffer is read as it is; another Uint8Array gets a Buffer view (no copy) for the readers below.
+  const buf = Buffer.isBuffer(datagram)
+    ? datagram
+    : Buffer.from(datagram.buffer, datagram.byteOffset, datagram.length);
   let offset = 0;
   // Every iteration consumes at least RECORD_HEADER_LENGTH bytes or breaks, so the loop is bounded.
   while (offset < buf.length) {
