@@ -41,6 +41,21 @@ export function yieldToLoop(): Promise<void> {
   return new Promise((r) => setImmediate(r));
 }
 
+/**
+ * The server child of a two-process scenario serves until the orchestrator closes its stdin (the client
+ * child is done), or until `limitMs` has passed.
+ */
+export function untilStdinEnds(limitMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, limitMs);
+    process.stdin.on('end', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    process.stdin.resume();
+  });
+}
+
 /** Rejects after `ms` so that no benchmark step can hang the run. */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;

@@ -16,7 +16,14 @@ import dgram from 'node:dgram';
 import { connect } from '../../src/node/client.js';
 import { createServer } from '../../src/node/server.js';
 import type { DtlsSocket } from '../../src/node/socket.js';
-import { benchCertificate, cpuMsSince, type Figures, sleep, withTimeout } from '../lib/common.js';
+import {
+  benchCertificate,
+  cpuMsSince,
+  type Figures,
+  sleep,
+  untilStdinEnds,
+  withTimeout,
+} from '../lib/common.js';
 import { measureFlow } from '../lib/flow.js';
 import { nodeClientOptions, nodeServerOptions } from './configs.js';
 
@@ -95,14 +102,7 @@ export async function dataServer(plain: boolean, limitMs: number): Promise<Figur
     process.stdout.write(`PORT ${port} ${cert.fingerprint}\n`);
     stop = () => withTimeout(server.close(), 5_000, 'server close');
   }
-  await new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, limitMs);
-    process.stdin.on('end', () => {
-      clearTimeout(t);
-      resolve();
-    });
-    process.stdin.resume();
-  });
+  await untilStdinEnds(limitMs);
   await stop();
   return {};
 }

@@ -13,6 +13,7 @@ import {
   HANDSHAKE_WARMUP_MS,
   type HandshakeVariant,
   handshakeFigures,
+  untilStdinEnds,
   withTimeout,
 } from '../lib/common.js';
 import { nodeClientOptions, nodeServerOptions } from './configs.js';
@@ -115,14 +116,7 @@ export async function handshakeServer(variant: HandshakeVariant, limitMs: number
   const { server, port, fingerprint } = await startServer(variant);
   const cpuStart = process.cpuUsage();
   process.stdout.write(`PORT ${port} ${fingerprint ?? '-'}\n`);
-  await new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, limitMs);
-    process.stdin.on('end', () => {
-      clearTimeout(t);
-      resolve();
-    });
-    process.stdin.resume();
-  });
+  await untilStdinEnds(limitMs);
   const cpuMs = cpuMsSince(cpuStart);
   await withTimeout(server.close(), 5_000, 'server close');
   return { 'server.cpu_ms': cpuMs, 'server.connections': server.stats.connectionsCreated };
