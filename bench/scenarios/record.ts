@@ -20,8 +20,19 @@ const SLICES = 6;
 
 type Op = (i: number) => void;
 
-/** Runs `f(i)` with a growing i until `ms` has passed (time checked every 128 calls). */
+function collectGarbage(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run the worker with --expose-gc');
+  gc();
+}
+
+/**
+ * Runs `f(i)` with a growing i until `ms` has passed (time checked every 128 calls). A collection first,
+ * outside the timing: otherwise the garbage one measurement leaves is collected during the next one's
+ * slice, and the order of the six (rotation keeps each after the same neighbour) decides who pays.
+ */
 function slice(ms: number, f: Op, acc: { ops: number; ms: number }): void {
+  collectGarbage();
   const start = performance.now();
   let i = acc.ops;
   let now = start;
