@@ -20,19 +20,8 @@ const SLICES = 6;
 
 type Op = (i: number) => void;
 
-function collectGarbage(): void {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('run the worker with --expose-gc');
-  gc();
-}
-
-/**
- * Runs `f(i)` with a growing i until `ms` has passed (time checked every 128 calls). A collection first,
- * outside the timing: otherwise the garbage one measurement leaves is collected during the next one's
- * slice, and the order of the six (rotation keeps each after the same neighbour) decides who pays.
- */
+/** Runs `f(i)` with a growing i until `ms` has passed (time checked every 128 calls). */
 function slice(ms: number, f: Op, acc: { ops: number; ms: number }): void {
-  collectGarbage();
   const start = performance.now();
   let i = acc.ops;
   let now = start;
@@ -129,11 +118,13 @@ export function recordLayerBench(durationMs: number): Figures {
   // Warm-up, not counted.
   for (const n of names) slice(50, ops[n]!, { ops: 0, ms: 0 });
   const acc = Object.fromEntries(names.map((n) => [n, { ops: 0, ms: 0 }]));
-  // The order rotates from slice to slice, so every measurement runs once in every position: whichever
-  // runs first after another's garbage moves by ±10%, and that bias now falls on all six alike.
+  // The order rotates from slice to slice, forwards and backwards in turn, so every measurement runs in
+  // every position and after two different neighbours: each leaves garbage that the next one's slice
+  // collects, and which measurement follows which moved the figures by ±10%.
   for (let s = 0; s < SLICES; s++) {
     for (let k = 0; k < names.length; k++) {
-      const n = names[(s + k) % names.length]!;
+      const j = s % 2 === 0 ? s + k : s - k + names.length;
+      const n = names[j % names.length]!;
       slice(durationMs / SLICES, ops[n]!, acc[n]!);
     }
   }
