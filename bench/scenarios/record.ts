@@ -3,7 +3,8 @@
  * (header, sequence numbers, replay window, AES-128-GCM), through the bare RecordCipher, and node:crypto's
  * AES-128-GCM createCipheriv/createDecipheriv on the same data with the same nonce and AAD sizes.
  * The six measurements are interleaved in short slices, in rotating order, so that drift (CPU
- * frequency, a neighbour) and position effects hit them alike; records to open are sealed beforehand and reused, so memory stays flat.
+ * frequency, a neighbour) and position effects hit them alike; records to open are sealed beforehand
+ * and reused, so memory stays flat.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { createRecordCipher } from '../../src/crypto/aead.js';

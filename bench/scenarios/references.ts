@@ -13,6 +13,7 @@ import {
   createVerify,
   diffieHellman,
   generateKeyPairSync,
+  type JsonWebKey,
   type KeyObject,
   X509Certificate,
 } from 'node:crypto';
@@ -176,18 +177,20 @@ export async function cryptoCeiling(durationMs: number): Promise<Figures> {
     new X509Certificate(cert.der);
     prfWork(s1);
   };
-  // Each side's public key crosses the wire as 32 raw bytes: export it and import the peer's (the JWK
-  // form, node:crypto's cheapest; DER costs ~20× more in Node 20).
-  const overTheWire = (key: KeyObject): KeyObject =>
-    createPublicKey({
-      key: { kty: 'OKP', crv: 'X25519', x: key.export({ format: 'jwk' }).x },
-      format: 'jwk',
-    });
+  // Each side's public key crosses the wire as 32 raw bytes: the key generation encodes it as JWK
+  // (node:crypto's cheapest form; DER costs ~20× more in Node 20) and the peer imports it. Exporting it
+  // from the generated KeyObject instead can deadlock Node 20 (see x25519KeyShare in src/crypto).
+  type JwkPair = { privateKey: KeyObject; publicKey: JsonWebKey };
+  const generate = (): JwkPair =>
+    generateKeyPairSync('x25519', {
+      publicKeyEncoding: { format: 'jwk' },
+    } as object) as unknown as JwkPair;
+  const imported = (jwk: JsonWebKey): KeyObject => createPublicKey({ key: jwk, format: 'jwk' });
   const x25519 = (): void => {
-    const a = generateKeyPairSync('x25519');
-    const b = generateKeyPairSync('x25519');
-    const s1 = diffieHellman({ privateKey: a.privateKey, publicKey: overTheWire(b.publicKey) });
-    diffieHellman({ privateKey: b.privateKey, publicKey: overTheWire(a.publicKey) });
+    const a = generate();
+    const b = generate();
+    const s1 = diffieHellman({ privateKey: a.privateKey, publicKey: imported(b.publicKey) });
+    diffieHellman({ privateKey: b.privateKey, publicKey: imported(a.publicKey) });
     const sig = createSign('sha256').update(signed).sign(cert.privateKey);
     if (!createVerify('sha256').update(signed).verify(publicKey, sig)) throw new Error('verify failed');
     new X509Certificate(cert.der);
