@@ -59,6 +59,34 @@ const COLON_HEX = /^[0-9a-f]{2}(?::[0-9a-f]{2})*$/i;
  * 32 bytes, which is taken as sha-256 (the hash WebRTC endpoints use in practice).
  */
 export function parseFingerprint(s: string): { hash: FingerprintHash; value: Buffer } {
+  const { hash, value } = parsedFingerprint(s);
+  // A copy: the parsed form is shared through the cache below and must not be changed by a caller.
+  return { hash, value: Buffer.from(value) };
+}
+
+/** Throws DtlsError('invalid_argument') when `s` is not a fingerprint parseFingerprint accepts. */
+export function validateFingerprint(s: string): void {
+  parsedFingerprint(s);
+}
+
+/**
+ * Pinned fingerprints are checked on every handshake and validated on every connect(), and parsing
+ * one builds a handful of strings (~2 KB of garbage); a client pins the same few values again and
+ * again, so parsed forms are kept. Bounded: a process that pins ever-new values clears it when full.
+ */
+const PARSED_FINGERPRINTS = new Map<string, Readonly<{ hash: FingerprintHash; value: Buffer }>>();
+const PARSED_FINGERPRINTS_MAX = 256;
+
+function parsedFingerprint(s: string): Readonly<{ hash: FingerprintHash; value: Buffer }> {
+  const known = typeof s === 'string' ? PARSED_FINGERPRINTS.get(s) : undefined;
+  if (known) return known;
+  const parsed = parseFingerprintUncached(s);
+  if (PARSED_FINGERPRINTS.size >= PARSED_FINGERPRINTS_MAX) PARSED_FINGERPRINTS.clear();
+  PARSED_FINGERPRINTS.set(s, parsed);
+  return parsed;
+}
+
+function parseFingerprintUncached(s: string): { hash: FingerprintHash; value: Buffer } {
   if (typeof s !== 'string') throw new DtlsError('invalid_argument', 'fingerprint must be a string');
   const parts = s.trim().split(/\s+/);
   let hash: FingerprintHash;
@@ -91,8 +119,8 @@ export function parseFingerprint(s: string): { hash: FingerprintHash; value: Buf
  * with timingSafeEqual, and every expected entry is checked, so timing reveals nothing about how
  * close a forged certificate came. Throws DtlsError('invalid_argument') on a malformed entry.
  */
-export function matchesFingerprint(certDer: Buffer, expected: string[]): boolean {
-  const parsed = expected.map(parseFingerprint);
+export function matchesFingerprint(certDer: Buffer, expected: readonly string[]): boolean {
+  const parsed = expected.map(parsedFingerprint);
   const digests = new Map<FingerprintHash, Buffer>();
   let matched = false;
   for (const { hash, value } of parsed) {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { PrfHash } from '../crypto/suites.js';
 import { encodeHandshakeMessage } from '../wire/handshake-header.js';
 
@@ -10,13 +10,22 @@ import { encodeHandshakeMessage } from '../wire/handshake-header.js';
  */
 export class Transcript {
   private parts: Buffer[] = [];
+  /**
+   * A running hash per PRF hash asked for so far. A handshake takes the transcript hash three or four
+   * times (session hash, both Finished, a resumption's Finished); each digest is taken from a copy,
+   * so every message is hashed once, not once per digest.
+   */
+  private running: Map<PrfHash, Hash> | undefined;
 
   add(msgType: number, messageSeq: number, body: Uint8Array): void {
-    this.parts.push(encodeHandshakeMessage(msgType, messageSeq, body));
+    const part = encodeHandshakeMessage(msgType, messageSeq, body);
+    this.parts.push(part);
+    if (this.running) for (const h of this.running.values()) h.update(part);
   }
 
   reset(): void {
     this.parts = [];
+    this.running = undefined;
   }
 
   /** All messages so far, concatenated (what CertificateVerify signs). */
@@ -25,8 +34,13 @@ export class Transcript {
   }
 
   hash(hash: PrfHash): Buffer {
-    const h = createHash(hash);
-    for (const p of this.parts) h.update(p);
-    return h.digest();
+    this.running ??= new Map();
+    let h = this.running.get(hash);
+    if (!h) {
+      h = createHash(hash);
+      for (const p of this.parts) h.update(p);
+      this.running.set(hash, h);
+    }
+    return h.copy().digest();
   }
 }

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { parseFingerprint } from '../cert/fingerprint.js';
+import { validateFingerprint } from '../cert/fingerprint.js';
 import { loadCertificate, loadPrivateKey } from '../cert/generate.js';
 import type { GroupName } from '../crypto/key-exchange.js';
 import type { RandomSource } from '../crypto/random.js';
@@ -70,7 +70,7 @@ export function engineConfigFrom(o: CommonOptions): Omit<EngineConfig, 'role'> {
         ? [o.fingerprint]
         : o.fingerprint,
   );
-  for (const f of fingerprints ?? []) parseFingerprint(f); // throws invalid_argument on a malformed one
+  for (const f of fingerprints ?? []) validateFingerprint(f); // throws invalid_argument on a malformed one
   const ca = o.ca === undefined ? undefined : Array.isArray(o.ca) ? [...o.ca] : [o.ca as string | Buffer];
   for (const c of ca ?? []) loadCertificate(c);
   return {

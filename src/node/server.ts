@@ -1,4 +1,4 @@
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 import type { DtlsConnection } from '../engine/connection.js';
@@ -7,6 +7,7 @@ import { DtlsServerEndpoint, type PeerAddress, type ServerLimits } from '../engi
 import { DtlsError } from '../errors.js';
 import { type CommonOptions, engineConfigFrom, type ServerPsk } from './options.js';
 import { DtlsSocket, monotonicNow, type SocketCarrier } from './socket.js';
+import { createUdpSocket } from './udp.js';
 
 export interface ServerOptions extends CommonOptions {
   /** Ask clients for a certificate (CertificateRequest) but accept none. */
@@ -97,7 +98,7 @@ export class DtlsServer extends EventEmitter {
   /** Bind and start answering. Resolves with the bound address. */
   listen(port = 0, host = '127.0.0.1'): Promise<{ address: string; port: number; family: string }> {
     if (this.udp) throw new DtlsError('invalid_argument', 'already listening');
-    const udp = dgram.createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
+    const udp = createUdpSocket(isIP(host) === 6 ? 'IPv6' : 'IPv4');
     this.udp = udp;
     udp.on('message', (msg, rinfo) => {
       const peer: PeerAddress = {

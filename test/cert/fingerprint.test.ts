@@ -140,3 +140,27 @@ describe('matchesFingerprint', () => {
     assert.throws(() => matchesFingerprint(g.der, [g.fingerprint, 'sha-256 nope']), isInvalidArgument);
   });
 });
+
+describe('parsed fingerprints are kept, safely', () => {
+  test('parseFingerprint hands out a copy: changing it changes nothing checked later', async () => {
+    const g = await generateCertificate();
+    const parsed = parseFingerprint(g.fingerprint);
+    parsed.value.fill(0);
+    assert.equal(matchesFingerprint(g.der, [g.fingerprint]), true);
+    assert.notDeepEqual(parseFingerprint(g.fingerprint).value, parsed.value);
+  });
+
+  test('a malformed fingerprint throws every time, and more distinct pins than the cache holds still match', async () => {
+    assert.throws(() => parseFingerprint('sha-256 nope'), isInvalidArgument);
+    assert.throws(() => parseFingerprint('sha-256 nope'), isInvalidArgument);
+    const g = await generateCertificate();
+    // 300 well-formed pins that are not ours, then ours: the bounded cache is cleared on the way.
+    const pins = Array.from(
+      { length: 300 },
+      (_, i) => `sha-256 ${Buffer.alloc(32, i % 256).toString('hex').replace(/(..)(?!$)/g, '$1:')}`,
+    );
+    for (const p of pins) assert.equal(matchesFingerprint(g.der, [p]), false);
+    assert.equal(matchesFingerprint(g.der, [...pins.slice(0, 3), g.fingerprint]), true);
+    assert.equal(matchesFingerprint(g.der, pins.slice(250)), false);
+  });
+});

@@ -109,6 +109,21 @@ test('a client whose local port is taken fails with socket_error and the process
   assert.match(r.out, /code socket_error EADDRINUSE/);
 });
 
+test('a client refused for a bad option opens no socket: the process exits by itself', async () => {
+  const script = `
+    import { connect } from ${JSON.stringify(INDEX)};
+    try {
+      await connect({ host: '127.0.0.1', port: 9, insecure: true, mtu: 10 });
+      console.log('connected');
+    } catch (e) {
+      console.log('code', e.code);
+    }
+  `;
+  const r = await runAlone(script, 10_000);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /code invalid_argument/);
+});
+
 test('a peer that vanishes mid-handshake is forgotten after the handshake timeout', async () => {
   const cert = await generateCertificate();
   const endpoint = new DtlsServerEndpoint({
