@@ -157,7 +157,10 @@ describe('parsed fingerprints are kept, safely', () => {
     // 300 well-formed pins that are not ours, then ours: the bounded cache is cleared on the way.
     const pins = Array.from(
       { length: 300 },
-      (_, i) => `sha-256 ${Buffer.alloc(32, i % 256).toString('hex').replace(/(..)(?!$)/g, '$1:')}`,
+      (_, i) =>
+        `sha-256 ${Buffer.alloc(32, i % 256)
+          .toString('hex')
+          .replace(/(..)(?!$)/g, '$1:')}`,
     );
     for (const p of pins) assert.equal(matchesFingerprint(g.der, [p]), false);
     assert.equal(matchesFingerprint(g.der, [...pins.slice(0, 3), g.fingerprint]), true);
