@@ -81,7 +81,7 @@ test('suites, MTU and a session changed between connects are honoured', async ()
 
 test('a server listening on a host name still resolves it (names go to dns.lookup, literals do not)', async () => {
   const named = createServer({ cert: cert.cert, key: cert.key });
-  named.on('connection', (s) => s.on('message', (m) => s.send(m)));
+  named.on('connection', (s) => s.on('message', (m: Buffer) => s.send(m)));
   const { address, port: namedPort } = await named.listen(0, 'localhost');
   try {
     assert.equal(address, '127.0.0.1');
