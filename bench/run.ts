@@ -31,6 +31,7 @@ interface Scenario {
   params: Record<string, unknown>;
 }
 
+const OTHER_VARIANTS = HANDSHAKE_VARIANTS.filter((v) => v !== 'p256');
 const handshakes = (name: string, variants: readonly string[]): Scenario[] =>
   variants.map((variant) => ({ name, params: { variant, durationMs: MS } }));
 
@@ -46,8 +47,8 @@ const SCENARIOS: Scenario[] = [
   { name: 'werift', params: { durationMs: MS } },
   ...handshakes('node-handshake', ['p256']),
   { name: 'tls', params: { durationMs: MS } },
-  ...handshakes('engine-handshake', HANDSHAKE_VARIANTS.filter((v) => v !== 'p256')),
-  ...handshakes('node-handshake', HANDSHAKE_VARIANTS.filter((v) => v !== 'p256')),
+  ...handshakes('engine-handshake', OTHER_VARIANTS),
+  ...handshakes('node-handshake', OTHER_VARIANTS),
   { name: 'two-process', params: { variant: 'p256', durationMs: MS } },
   { name: 'node-data', params: { durationMs: MS } },
   { name: 'dgram-data', params: { durationMs: MS } },
