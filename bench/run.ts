@@ -46,6 +46,7 @@ const SCENARIOS: Scenario[] = [
   ...handshakes('engine-handshake', ['p256']),
   { name: 'werift', params: { durationMs: MS } },
   ...handshakes('node-handshake', ['p256']),
+  { name: 'udp-exchange', params: { durationMs: MS } },
   { name: 'tls', params: { durationMs: MS } },
   ...handshakes('engine-handshake', OTHER_VARIANTS),
   ...handshakes('node-handshake', OTHER_VARIANTS),
@@ -185,6 +186,12 @@ const RATIOS: Record<string, (f: Figures) => number | undefined> = {
   'hs.engine_vs_werift_mem.c16': (f) => div(f['engine.p256.c16.hs_per_s'], f['werift.mem.c16.hs_per_s']),
   'hs.node_vs_werift_udp.c1': (f) => div(f['node.p256.c1.hs_per_s'], f['werift.udp.c1.hs_per_s']),
   'hs.node_vs_werift_udp.c16': (f) => div(f['node.p256.c16.hs_per_s'], f['werift.udp.c16.hs_per_s']),
+  'hs.node_limit.c1': (f) => nodeLimit(f, 1),
+  'hs.node_limit.c16': (f) => nodeLimit(f, 16),
+  'hs.node_vs_limit.c1': (f) => div(f['node.p256.c1.hs_per_s'], nodeLimit(f, 1)),
+  'hs.node_vs_limit.c16': (f) => div(f['node.p256.c16.hs_per_s'], nodeLimit(f, 16)),
+  'hs.limit_vs_werift_udp.c1': (f) => div(nodeLimit(f, 1), f['werift.udp.c1.hs_per_s']),
+  'hs.limit_vs_werift_udp.c16': (f) => div(nodeLimit(f, 16), f['werift.udp.c16.hs_per_s']),
   'hs.engine_vs_ceiling.p256.c1': (f) => div(f['engine.p256.c1.hs_per_s'], f['ceiling.p256.hs_per_s']),
   'hs.engine_vs_ceiling.x25519.c1': (f) => div(f['engine.x25519.c1.hs_per_s'], f['ceiling.x25519.hs_per_s']),
   'record.layer_vs_bare': (f) => div(f['record.layer.pair_per_s'], f['record.bare.pair_per_s']),
@@ -209,6 +216,17 @@ function div(a: unknown, b: unknown): number | undefined {
   const x = num(a);
   const y = num(b);
   return x === undefined || y === undefined || y === 0 ? undefined : x / y;
+}
+
+/**
+ * The Node API's handshake limit = 1 / (1/engine + 1/exchange): the engine's own handshake (in memory)
+ * plus the same datagrams exchanged by bare dgram sockets, nothing else. The adapter, event-loop turns
+ * and the cache misses a system call between every two engine steps causes are what separates us from it.
+ */
+function nodeLimit(f: Figures, concurrency: number): number | undefined {
+  const engine = num(f[`engine.p256.c${concurrency}.hs_per_s`]);
+  const exchange = num(f[`udpx.c${concurrency}.hs_per_s`]);
+  return engine === undefined || exchange === undefined ? undefined : 1 / (1 / engine + 1 / exchange);
 }
 
 /**
@@ -288,6 +306,7 @@ function render(
   for (const c of [1, 16]) hsRow('ref: node:tls TLS 1.2 P-256', 'TCP', 'tls', c);
   for (const c of [1, 16]) hsRow('ref: werift-dtls P-256', 'in-memory', 'werift.mem', c);
   for (const c of [1, 16]) hsRow('ref: werift-dtls P-256', 'UDP', 'werift.udp', c);
+  for (const c of [1, 16]) hsRow("ref: bare dgram, one handshake's datagrams", 'UDP', 'udpx', c);
   section('Full handshakes (client and server in one process unless noted)', hsRows);
   const srvCpu = s('node2p.p256.server_cpu_ms_per_hs');
   if (srvCpu) lines.push(`2-process: CPU column is the client's; server CPU ms/hs ${fmt(srvCpu.median, 2)}`);
@@ -428,6 +447,12 @@ function render(
   lines.push(
     `limit = 1/(1/dgram + 1/seal + 1/open) = ${cell(ratios['data.limit_1200'])} datagrams/s; ` +
       `our fraction ${cell(ratios['data.oneway_vs_limit_1200'], 2)}`,
+  );
+  lines.push(
+    `Node API handshake limit = 1/(1/engine + 1/bare exchange of its ${fmt(s('udpx.datagrams')?.median, 0)} datagrams) = ` +
+      `${cell(ratios['hs.node_limit.c1'])} (c1), ${cell(ratios['hs.node_limit.c16'])} (c16) hs/s; ` +
+      `our fraction ${cell(ratios['hs.node_vs_limit.c1'], 2)}, ${cell(ratios['hs.node_vs_limit.c16'], 2)}; ` +
+      `the limit vs werift UDP ${cell(ratios['hs.limit_vs_werift_udp.c1'], 2)}×, ${cell(ratios['hs.limit_vs_werift_udp.c16'], 2)}×`,
   );
   lines.push(
     `2 processes: the same limit with plain dgram's own 2-process cost = ${cell(ratios['data2p.limit_2p_1200'])} ` +

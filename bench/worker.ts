@@ -57,6 +57,11 @@ const SCENARIOS: Record<string, (p: Params) => Promise<Figures>> = {
     ),
   ceiling: async (p) =>
     (await import('./scenarios/references.js')).cryptoCeiling((p.durationMs as number) ?? 500),
+  'udp-exchange': async (p) =>
+    (await import('./scenarios/udp-exchange.js')).udpExchange(
+      (p.concurrency as number[]) ?? [1, 16],
+      (p.durationMs as number) ?? 1000,
+    ),
   werift: async (p) =>
     (await import('./scenarios/werift.js')).weriftReference(
       (p.concurrency as number[]) ?? [1, 16],

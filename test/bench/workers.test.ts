@@ -44,3 +44,12 @@ test('the record-layer scenario opens every record it sealed', async () => {
     assert.ok(typeof v === 'number' && v > 0, `record.${k}.pair_per_s = ${String(v)}`);
   }
 });
+
+test("the bare-dgram reference replays a real handshake's datagrams: 8, alternating, all answered", async () => {
+  const r = await runWorker('udp-exchange', { concurrency: [1], durationMs: 100 });
+  // ClientHello, HelloVerifyRequest, ClientHello with cookie, the server's flight, the client's flight,
+  // the server's last flight, and close_notify both ways (RFC 6347 §4.2.1, RFC 5246 §7.2.1).
+  assert.equal(r['udpx.datagrams'], 8, JSON.stringify(r));
+  assert.equal(r['udpx.c1.failures'], 0, JSON.stringify(r));
+  assert.ok((r['udpx.c1.count'] as number) > 0, JSON.stringify(r));
+});
