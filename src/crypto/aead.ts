@@ -1,5 +1,6 @@
 import {
   type CipherCCMTypes,
+  type CipherGCM,
   type CipherGCMTypes,
   createCipheriv,
   createDecipheriv,
@@ -27,6 +28,19 @@ export interface RecordCipher {
     plaintext: Uint8Array,
     headerRoom?: number,
   ): Buffer;
+  /**
+   * seal() as the parts of the fragment in order: `headerRoom` bytes then the explicit nonce, the
+   * ciphertext, the tag. For a socket that gathers its datagram from several buffers (dgram.send takes
+   * a list, which becomes one sendmsg): the ciphertext stays where node:crypto put it, uncopied.
+   */
+  sealGathered(
+    epoch: number,
+    seq: number,
+    type: number,
+    version: number,
+    plaintext: Uint8Array,
+    headerRoom?: number,
+  ): Buffer[];
   /** Returns the plaintext, or null when the fragment is too short or fails authentication. */
   open(epoch: number, seq: number, type: number, version: number, fragment: Uint8Array): Buffer | null;
   /** Bytes a sealed fragment has beyond its plaintext: explicit nonce plus tag. */
@@ -134,26 +148,9 @@ class AeadRecordCipher implements RecordCipher {
     plaintext: Uint8Array,
     headerRoom = 0,
   ): Buffer {
-    const explicit = this.explicitNonceLength;
-    const bodyAt = headerRoom + explicit;
+    const bodyAt = headerRoom + this.explicitNonceLength;
     const out = Buffer.allocUnsafe(bodyAt + plaintext.length + this.tagLength);
-    this.writeSeqNum(epoch, seq);
-    this.writeAadTail(type, version, plaintext.length);
-    if (explicit > 0) {
-      // RFC 5288 §3 / RFC 6655 §3: nonce = salt(4) || nonce_explicit(8). The explicit part must never
-      // repeat under one key; epoch || sequence number is unique per record by construction, and it
-      // is what OpenSSL and GnuTLS send.
-      this.nonce.writeUInt32BE(this.iv0, 0);
-      this.aad.copy(this.nonce, 4, 0, 8);
-      this.aad.copy(out, headerRoom, 0, 8);
-    } else {
-      this.xorSeqNumIntoNonce();
-    }
-    const cipher = createCipheriv(this.algorithm as CipherGCMTypes, this.key, this.nonce, {
-      authTagLength: this.tagLength,
-    });
-    // plaintextLength is required for CCM (the length goes into block B0, RFC 3610 §2.2), harmless otherwise.
-    cipher.setAAD(this.aad, { plaintextLength: plaintext.length });
+    const cipher = this.startSeal(epoch, seq, type, version, plaintext.length, out, headerRoom);
     // node:crypto cannot encrypt into a caller's buffer, so the ciphertext is copied into the record
     // (TypedArray set: a plain memcpy, cheaper than Buffer#copy's argument handling).
     const body = cipher.update(plaintext.length === 0 ? EMPTY_WITH_STORAGE : plaintext);
@@ -162,6 +159,55 @@ class AeadRecordCipher implements RecordCipher {
     if (tail.length > 0) out.set(tail, bodyAt + body.length);
     out.set(cipher.getAuthTag(), bodyAt + plaintext.length);
     return out;
+  }
+
+  sealGathered(
+    epoch: number,
+    seq: number,
+    type: number,
+    version: number,
+    plaintext: Uint8Array,
+    headerRoom = 0,
+  ): Buffer[] {
+    const prefix = Buffer.allocUnsafe(headerRoom + this.explicitNonceLength);
+    const cipher = this.startSeal(epoch, seq, type, version, plaintext.length, prefix, headerRoom);
+    const body = cipher.update(plaintext.length === 0 ? EMPTY_WITH_STORAGE : plaintext);
+    const tail = cipher.final();
+    const tag = cipher.getAuthTag();
+    return tail.length > 0 ? [prefix, body, tail, tag] : [prefix, body, tag];
+  }
+
+  /**
+   * Nonce and additional data for one record, the explicit nonce written to `out` at `at`, and a
+   * cipher ready for the plaintext.
+   */
+  private startSeal(
+    epoch: number,
+    seq: number,
+    type: number,
+    version: number,
+    plaintextLength: number,
+    out: Buffer,
+    at: number,
+  ): CipherGCM {
+    this.writeSeqNum(epoch, seq);
+    this.writeAadTail(type, version, plaintextLength);
+    if (this.explicitNonceLength > 0) {
+      // RFC 5288 §3 / RFC 6655 §3: nonce = salt(4) || nonce_explicit(8). The explicit part must never
+      // repeat under one key; epoch || sequence number is unique per record by construction, and it
+      // is what OpenSSL and GnuTLS send.
+      this.nonce.writeUInt32BE(this.iv0, 0);
+      this.aad.copy(this.nonce, 4, 0, 8);
+      this.aad.copy(out, at, 0, 8);
+    } else {
+      this.xorSeqNumIntoNonce();
+    }
+    const cipher = createCipheriv(this.algorithm as CipherGCMTypes, this.key, this.nonce, {
+      authTagLength: this.tagLength,
+    });
+    // plaintextLength is required for CCM (the length goes into block B0, RFC 3610 §2.2), harmless otherwise.
+    cipher.setAAD(this.aad, { plaintextLength });
+    return cipher;
   }
 
   open(epoch: number, seq: number, type: number, version: number, fragment: Uint8Array): Buffer | null {

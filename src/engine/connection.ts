@@ -110,7 +110,8 @@ export class DtlsConnection implements HandshakeHost {
   /** The flight timer; after the handshake, one shared stopped timer (no flight is sent again). */
   private timer: RetransmitTimer;
   private handshakeDeadline: number;
-  private outbox: Buffer[] = [];
+  /** Datagrams to send; application data stays in parts (see pollTransmitGathered). */
+  private outbox: Array<Buffer | Buffer[]> = [];
   private events: DtlsEvent[] = [];
   /** Once the handshake's queues have drained, give back the capacity they grew to. */
   private shrinkQueues = false;
@@ -256,7 +257,7 @@ export class DtlsConnection implements HandshakeHost {
       );
     }
     this.now = now;
-    this.outbox.push(this.record.seal(ContentType.application_data, data));
+    this.outbox.push(this.record.sealGathered(ContentType.application_data, data));
   }
 
   /** Close with close_notify (RFC 5246 §7.2.1). Idempotent. */
@@ -270,7 +271,18 @@ export class DtlsConnection implements HandshakeHost {
 
   // ---- outputs ----------------------------------------------------------------------------------
 
+  /** The next datagram to send, as one buffer. */
   pollTransmit(): Buffer | undefined {
+    const d = this.pollTransmitGathered();
+    return Array.isArray(d) ? Buffer.concat(d) : d;
+  }
+
+  /**
+   * The next datagram to send, either one buffer or, for application data, the record's parts in wire
+   * order (header and explicit nonce, ciphertext, tag) for a socket that gathers them into one datagram
+   * (dgram.send takes such a list): the ciphertext is then never copied into a record of its own.
+   */
+  pollTransmitGathered(): Buffer | Buffer[] | undefined {
     const d = this.outbox.shift();
     if (d) this.stats.datagramsOut++;
     else this.afterDrain();

@@ -116,7 +116,7 @@ function peerKey(p: PeerAddress): string {
 export class DtlsServerEndpoint {
   private readonly peers = new Map<string, PeerState>();
   private readonly pendingHellos = new Map<string, PendingHello>();
-  private readonly outbox: { peer: PeerAddress; data: Buffer }[] = [];
+  private readonly outbox: { peer: PeerAddress; data: Buffer | Buffer[] }[] = [];
   private readonly events: EndpointEvent[] = [];
   private readonly cookies: CookieJar | undefined;
   private readonly limits: ServerLimits;
@@ -276,7 +276,15 @@ export class DtlsServerEndpoint {
 
   // ---- outputs ----------------------------------------------------------------------------------
 
+  /** The next datagram to send and its peer, as one buffer. */
   pollTransmit(): { peer: PeerAddress; data: Buffer } | undefined {
+    const t = this.outbox.shift();
+    if (t && Array.isArray(t.data)) return { peer: t.peer, data: Buffer.concat(t.data) };
+    return t as { peer: PeerAddress; data: Buffer } | undefined;
+  }
+
+  /** As pollTransmit(), with application data as the record's parts (DtlsConnection.pollTransmitGathered). */
+  pollTransmitGathered(): { peer: PeerAddress; data: Buffer | Buffer[] } | undefined {
     return this.outbox.shift();
   }
 
@@ -473,7 +481,9 @@ export class DtlsServerEndpoint {
 
   private drain(st: PeerState, c: DtlsConnection): void {
     this.watchDeferred(c);
-    for (let d = c.pollTransmit(); d; d = c.pollTransmit()) this.outbox.push({ peer: st.peer, data: d });
+    for (let d = c.pollTransmitGathered(); d; d = c.pollTransmitGathered()) {
+      this.outbox.push({ peer: st.peer, data: d });
+    }
     for (let e = c.pollEvent(); e; e = c.pollEvent()) {
       this.events.push({ type: 'connection-event', peer: st.peer, connection: c, event: e });
     }

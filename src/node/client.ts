@@ -154,8 +154,9 @@ export async function connect(options: ConnectOptions): Promise<DtlsSocket> {
       flush(connection);
     },
     flush(c) {
-      for (let d = c.pollTransmit(); d; d = c.pollTransmit()) {
-        options.onDatagram?.('out', d);
+      // Application data comes as the record's parts; dgram gathers them into one datagram.
+      for (let d = c.pollTransmitGathered(); d; d = c.pollTransmitGathered()) {
+        if (options.onDatagram) options.onDatagram('out', Array.isArray(d) ? Buffer.concat(d) : d);
         udp.send(d, (err) => {
           if (err && socket && !socket.closed)
             socket.emit('error', new DtlsError('socket_error', err.message, { cause: err }));

@@ -157,8 +157,11 @@ export class DtlsServer extends EventEmitter {
 
   private flush(): void {
     const udp = this.udp;
-    for (let t = this.endpoint.pollTransmit(); t; t = this.endpoint.pollTransmit()) {
-      if (this.listenerCount('datagram') > 0) this.emit('datagram', 'out', t.data, t.peer);
+    // Application data comes as the record's parts; dgram gathers them into one datagram.
+    for (let t = this.endpoint.pollTransmitGathered(); t; t = this.endpoint.pollTransmitGathered()) {
+      if (this.listenerCount('datagram') > 0) {
+        this.emit('datagram', 'out', Array.isArray(t.data) ? Buffer.concat(t.data) : t.data, t.peer);
+      }
       udp?.send(t.data, t.peer.port, t.peer.address);
     }
     for (let ev = this.endpoint.pollEvent(); ev; ev = this.endpoint.pollEvent()) {

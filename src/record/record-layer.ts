@@ -161,9 +161,7 @@ export class RecordLayer {
 
   /** Seal one record in the given epoch (default: the current write epoch). */
   seal(type: number, data: Uint8Array, epoch = this.writeEpochValue): Buffer {
-    const st = this.writeStates[epoch];
-    if (!st) throw new Error(`no keys for write epoch ${epoch}`);
-    if (st.nextSeq > MAX_SEQ) throw new Error('record sequence number exhausted');
+    const st = this.writeState(epoch);
     const seq = st.nextSeq++;
     let out: Buffer;
     if (st.cipher) {
@@ -173,14 +171,42 @@ export class RecordLayer {
       out = Buffer.allocUnsafe(RECORD_HEADER_LENGTH + data.length);
       out.set(data, RECORD_HEADER_LENGTH);
     }
+    this.writeHeader(out, type, epoch, seq, out.length - RECORD_HEADER_LENGTH);
+    return out;
+  }
+
+  /**
+   * seal() as the record's parts in wire order (header and explicit nonce, ciphertext, tag), for a
+   * socket that gathers a datagram from several buffers: the ciphertext node:crypto returns goes out
+   * where it lies, where seal() allocates the record and copies it in. Same record, byte for byte.
+   */
+  sealGathered(type: number, data: Uint8Array, epoch = this.writeEpochValue): Buffer[] {
+    const st = this.writeState(epoch);
+    if (!st.cipher) return [this.seal(type, data, epoch)];
+    const seq = st.nextSeq++;
+    const parts = st.cipher.sealGathered(epoch, seq, type, this.version, data, RECORD_HEADER_LENGTH);
+    let length = -RECORD_HEADER_LENGTH;
+    for (const p of parts) length += p.length;
+    this.writeHeader(parts[0]!, type, epoch, seq, length);
+    return parts;
+  }
+
+  private writeState(epoch: number): WriteState {
+    const st = this.writeStates[epoch];
+    if (!st) throw new Error(`no keys for write epoch ${epoch}`);
+    if (st.nextSeq > MAX_SEQ) throw new Error('record sequence number exhausted');
+    return st;
+  }
+
+  /** The DTLS record header (RFC 6347 §4.1) in the first 13 bytes of `out`. */
+  private writeHeader(out: Buffer, type: number, epoch: number, seq: number, fragmentLength: number): void {
     out[0] = type;
     out.writeUInt16BE(this.version, 1);
     out.writeUInt16BE(epoch, 3);
     // 48-bit sequence number as 16 + 32 bits (writeUIntBE with 6 bytes is markedly slower).
     out.writeUInt16BE(Math.floor(seq / 0x1_0000_0000), 5);
     out.writeUInt32BE(seq >>> 0, 7);
-    out.writeUInt16BE(out.length - RECORD_HEADER_LENGTH, 11);
-    return out;
+    out.writeUInt16BE(fragmentLength, 11);
   }
 
   /**

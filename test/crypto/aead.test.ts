@@ -252,3 +252,23 @@ test('seal with headerRoom leaves the room free and writes the same fragment aft
     assert.deepEqual(roomy.subarray(13), plainSeal, suite.name);
   }
 });
+
+test('sealGathered gives the same fragment as seal, in parts: room + explicit nonce, ciphertext, tag', () => {
+  for (const suite of CIPHER_SUITES) {
+    const key = Buffer.alloc(suite.keyLength, 3);
+    const iv = Buffer.alloc(suite.fixedIvLength, 5);
+    for (const size of [0, 1, 100, 1200, 16384]) {
+      const plain = randomBytes(size);
+      const whole = createRecordCipher(suite, key, iv).seal(2, 7 + size, APP, DTLS12, plain, 13);
+      const cipher = createRecordCipher(suite, key, iv);
+      const parts = cipher.sealGathered(2, 7 + size, APP, DTLS12, plain, 13);
+      const what = `${suite.name} ${size} B`;
+      assert.equal(parts[0]!.length, 13 + suite.recordIvLength, what);
+      assert.equal(parts.at(-1)!.length, suite.tagLength, what);
+      const joined = Buffer.concat(parts);
+      // The room is the caller's to fill; everything after it is the sealed fragment, byte for byte.
+      assert.deepEqual(joined.subarray(13), whole.subarray(13), what);
+      assert.deepEqual(cipher.open(2, 7 + size, APP, DTLS12, joined.subarray(13)), plain, what);
+    }
+  }
+});
