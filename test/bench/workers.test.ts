@@ -53,3 +53,13 @@ test("the bare-dgram reference replays a real handshake's datagrams: 8, alternat
   assert.equal(r['udpx.c1.failures'], 0, JSON.stringify(r));
   assert.ok((r['udpx.c1.count'] as number) > 0, JSON.stringify(r));
 });
+
+test('the data scenario measures the one-way limit and our flow in one process', async () => {
+  const r = await runWorker('node-data', { durationMs: 80 });
+  for (const k of ['oneway.1200.dgrams_per_s', 'dgram.1200.dgrams_per_s', 'seal_per_s', 'open_per_s']) {
+    const v = r[`data.inproc.${k}`];
+    assert.ok(typeof v === 'number' && v > 0, `data.inproc.${k} = ${String(v)}`);
+  }
+  const limit = r['data.inproc.limit_1200'] as number;
+  assert.ok(limit < (r['data.inproc.dgram.1200.dgrams_per_s'] as number), 'the limit is below bare dgram');
+});
