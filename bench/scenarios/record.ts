@@ -128,6 +128,8 @@ export function recordLayerBench(durationMs: number): Figures {
   // Warm-up, not counted.
   for (const n of names) slice(50, ops[n]!, { ops: 0, ms: 0 });
   const acc = Object.fromEntries(names.map((n) => [n, { ops: 0, ms: 0 }]));
+  /** Each measurement's rate in each rotation, for ratios taken rotation by rotation. */
+  const perRotation = Object.fromEntries(names.map((n) => [n, [] as number[]]));
   // The order rotates from slice to slice, forwards and backwards in turn, so every measurement runs in
   // every position and after two different neighbours: each leaves garbage that the next one's slice
   // collects, and which measurement follows which moved the figures by ±10%.
@@ -135,7 +137,10 @@ export function recordLayerBench(durationMs: number): Figures {
     for (let k = 0; k < names.length; k++) {
       const j = s % 2 === 0 ? s + k : s - k + names.length;
       const n = names[j % names.length]!;
-      slice(sliceMs, ops[n]!, acc[n]!);
+      const a = acc[n]!;
+      const [ops0, ms0] = [a.ops, a.ms];
+      slice(sliceMs, ops[n]!, a);
+      perRotation[n]!.push(((a.ops - ops0) * 1000) / (a.ms - ms0));
     }
   }
   if (bad > 0) throw new Error(`${bad} records failed to open`);
@@ -155,5 +160,16 @@ export function recordLayerBench(durationMs: number): Figures {
     out['record.gathered.open_per_s'] = o;
     out['record.gathered.pair_per_s'] = 1 / (1 / s + 1 / o);
   }
+  // The target ratios, one per rotation (each side's seal and open measured within a few hundred ms of
+  // the reference's), then their median: a garbage collection or a change of machine speed that lands in
+  // one slice moves one ratio, not the figure.
+  const pair = (seal: string, open: string, s: number) =>
+    1 / (1 / perRotation[`record.${seal}.seal`]![s]! + 1 / perRotation[`record.${open}.open`]![s]!);
+  const medianOver = (f: (s: number) => number): number => {
+    const v = Array.from({ length: SLICES }, (_, s) => f(s)).sort((x, y) => x - y);
+    return v[v.length >> 1]!;
+  };
+  out['record.gathered_vs_bare'] = medianOver((s) => pair('gathered', 'layer', s) / pair('bare', 'bare', s));
+  out['record.layer_vs_bare'] = medianOver((s) => pair('layer', 'layer', s) / pair('bare', 'bare', s));
   return out;
 }
