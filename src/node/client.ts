@@ -39,24 +39,28 @@ function wallClock(): number {
 /** Marks where an array option's elements start in a list of configuration inputs. */
 const ARRAY_ELEMENTS = Symbol('array elements');
 
-/** Every option the engine configuration is built from, arrays element by element. */
+/** Options that steer only this connection's socket and callbacks, never the engine configuration. */
+const NOT_CONFIGURATION = new Set<string>([
+  'port',
+  'localAddress',
+  'localPort',
+  'signal',
+  'onKeylog',
+  'onEngineEvent',
+  'onDatagram',
+]);
+
+/**
+ * Every option the engine configuration may be built from, by name and value, arrays element by
+ * element. Taken from the object itself (inherited options too), not from a list of known names, so an
+ * option added later cannot be forgotten here and leave a stale configuration in use.
+ */
 function configInputs(o: ConnectOptions, serverName: string | undefined): unknown[] {
-  const inputs: unknown[] = [
-    serverName,
-    o.psk,
-    o.session,
-    o.requestTicket,
-    o.cert,
-    o.key,
-    o.insecure,
-    o.mtu,
-    o.handshakeTimeout,
-    o.initialRetransmitTimeout,
-    o.requireExtendedMasterSecret,
-    o.random,
-    o.srtpMki,
-  ];
-  for (const v of [o.fingerprint, o.ca, o.cipherSuites, o.groups, o.srtpProfiles, o.alpn]) {
+  const inputs: unknown[] = [serverName];
+  for (const k in o) {
+    if (NOT_CONFIGURATION.has(k)) continue;
+    const v = (o as unknown as Record<string, unknown>)[k];
+    inputs.push(k);
     if (Array.isArray(v)) inputs.push(ARRAY_ELEMENTS, v.length, ...v);
     else inputs.push(v);
   }

@@ -44,6 +44,12 @@ test('a pinned fingerprint changed between connects, in place or replaced, is ho
   assert.equal(await outcome(options), 'bad_certificate');
   options.fingerprint = [other.fingerprint, cert.fingerprint];
   assert.equal(await outcome(options), 'connected');
+  // Options inherited from a shared base object count as well.
+  const base: Partial<ConnectOptions> = { fingerprint: cert.fingerprint, handshakeTimeout: 5_000 };
+  const derived = Object.assign(Object.create(base) as ConnectOptions, { host: '127.0.0.1', port });
+  assert.equal(await outcome(derived), 'connected');
+  base.fingerprint = other.fingerprint;
+  assert.equal(await outcome(derived), 'bad_certificate');
 });
 
 test('suites, MTU and a session changed between connects are honoured', async () => {
