@@ -56,6 +56,45 @@ export function untilStdinEnds(limitMs: number): Promise<void> {
   });
 }
 
+/** What `closedLoops` measured: one latency per success, the failures, and the wall time. */
+export interface LoopResult {
+  latencies: number[];
+  failures: number;
+  elapsedMs: number;
+}
+
+/**
+ * `concurrency` closed loops, each starting the next `once()` when the last one resolves, until
+ * `durationMs` has passed. The latency of an iteration ends when `once()` resolves; the cleanup it
+ * may resolve with (closing what it opened) runs after, untimed. A loop that fails more than three
+ * times before any success stops, so a broken configuration fails fast instead of spinning.
+ */
+export async function closedLoops(
+  concurrency: number,
+  durationMs: number,
+  once: () => Promise<(() => void) | undefined>,
+): Promise<LoopResult> {
+  const latencies: number[] = [];
+  let failures = 0;
+  const start = performance.now();
+  const deadline = start + durationMs;
+  const loop = async (): Promise<void> => {
+    while (performance.now() < deadline) {
+      const t0 = performance.now();
+      try {
+        const cleanup = await once();
+        latencies.push(performance.now() - t0);
+        cleanup?.();
+      } catch {
+        failures++;
+        if (latencies.length === 0 && failures > 3) return;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  return { latencies, failures, elapsedMs: performance.now() - start };
+}
+
 /** Rejects after `ms` so that no benchmark step can hang the run. */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;

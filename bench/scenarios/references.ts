@@ -23,6 +23,7 @@ import { computeExtendedMasterSecret, computeVerifyData, expandKeys } from '../.
 import { suiteByName } from '../../src/crypto/suites.js';
 import {
   benchCertificate,
+  closedLoops,
   cpuMsSince,
   type Figures,
   HANDSHAKE_WARMUP_MS,
@@ -76,27 +77,11 @@ export async function tlsReference(concurrencies: readonly number[], durationMs:
       10_000,
       'tls connect',
     );
-  const loops = async (c: number, ms: number) => {
-    const latencies: number[] = [];
-    let failures = 0;
-    const start = performance.now();
-    const deadline = start + ms;
-    const loop = async (): Promise<void> => {
-      while (performance.now() < deadline) {
-        const t0 = performance.now();
-        try {
-          const s = await handshake();
-          latencies.push(performance.now() - t0);
-          s.destroy();
-        } catch {
-          failures++;
-          if (latencies.length === 0 && failures > 3) return;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: c }, loop));
-    return { latencies, failures, elapsedMs: performance.now() - start };
-  };
+  const loops = (c: number, ms: number) =>
+    closedLoops(c, ms, async () => {
+      const s = await handshake();
+      return () => s.destroy();
+    });
 
   const out: Figures = {};
   try {

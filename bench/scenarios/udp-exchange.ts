@@ -10,7 +10,14 @@
 import dgram from 'node:dgram';
 import { connect } from '../../src/node/client.js';
 import { createServer } from '../../src/node/server.js';
-import { benchCertificate, cpuMsSince, type Figures, handshakeFigures, withTimeout } from '../lib/common.js';
+import {
+  benchCertificate,
+  closedLoops,
+  cpuMsSince,
+  type Figures,
+  handshakeFigures,
+  withTimeout,
+} from '../lib/common.js';
 import { nodeClientOptions, nodeServerOptions } from './configs.js';
 
 /** Upper bound on one exchange: far above any real figure, only there so nothing hangs. */
@@ -95,26 +102,11 @@ export async function udpExchange(concurrencies: readonly number[], durationMs: 
       udp.connect(port, '127.0.0.1', () => send(0));
     });
 
-  const loops = async (concurrency: number, ms: number) => {
-    const latencies: number[] = [];
-    let failures = 0;
-    const start = performance.now();
-    const deadline = start + ms;
-    const loop = async (): Promise<void> => {
-      while (performance.now() < deadline) {
-        const t0 = performance.now();
-        try {
-          await withTimeout(exchange(), EXCHANGE_LIMIT_MS, 'exchange');
-          latencies.push(performance.now() - t0);
-        } catch {
-          failures++;
-          if (latencies.length === 0 && failures > 3) return;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: concurrency }, loop));
-    return { latencies, failures, elapsedMs: performance.now() - start };
-  };
+  const loops = (concurrency: number, ms: number) =>
+    closedLoops(concurrency, ms, async () => {
+      await withTimeout(exchange(), EXCHANGE_LIMIT_MS, 'exchange');
+      return undefined;
+    });
 
   const out: Figures = {
     'udpx.datagrams': shape.client.length + shape.server.length,

@@ -11,6 +11,7 @@ import type { Transport } from 'werift-dtls/lib/common/src/transport.js';
 import type { DtlsClient, DtlsServer } from 'werift-dtls/lib/dtls/src/index.js';
 import {
   benchCertificate,
+  closedLoops,
   cpuMsSince,
   type Figures,
   HANDSHAKE_WARMUP_MS,
@@ -131,27 +132,11 @@ export async function weriftReference(
     return { client, server, close };
   };
 
-  const loops = async (udp: boolean, c: number, ms: number) => {
-    const latencies: number[] = [];
-    let failures = 0;
-    const start = performance.now();
-    const deadline = start + ms;
-    const loop = async (): Promise<void> => {
-      while (performance.now() < deadline) {
-        const t0 = performance.now();
-        try {
-          const p = await handshakeOnce(udp);
-          latencies.push(performance.now() - t0);
-          p.close();
-        } catch {
-          failures++;
-          if (latencies.length === 0 && failures > 3) return;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: c }, loop));
-    return { latencies, failures, elapsedMs: performance.now() - start };
-  };
+  const loops = (udp: boolean, c: number, ms: number) =>
+    closedLoops(c, ms, async () => {
+      const p = await handshakeOnce(udp);
+      return () => p.close();
+    });
 
   const out: Figures = {};
   for (const udp of [false, true]) {
