@@ -38,8 +38,9 @@ const handshakes = (name: string, variants: readonly string[]): Scenario[] =>
 /**
  * The targets are ratios taken within a round, and this VM's speed drifts by ±30% within minutes, so
  * the two sides of each ratio run next to each other: the crypto ceiling, the engine, werift (in memory
- * and over UDP), the Node API and node:tls; the data flow, bare dgram and the record layer. Every other
- * round runs the list backwards, so a drift during a round favours neither side of a pair.
+ * and over UDP), the Node API, the bare-dgram replay of its datagrams and node:tls; the data flow, bare
+ * dgram and the record layer. Every other round runs the list backwards, so a drift during a round
+ * favours neither side of a pair.
  */
 const SCENARIOS: Scenario[] = [
   { name: 'ceiling', params: { durationMs: Math.min(MS, 500) } },
