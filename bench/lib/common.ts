@@ -56,26 +56,29 @@ export function untilStdinEnds(limitMs: number): Promise<void> {
   });
 }
 
-/** What `closedLoops` measured: one latency per success, the failures, and the wall time. */
+/** What `closedLoops` measured: one latency per success, the failures (and the first one's message), the wall time. */
 export interface LoopResult {
   latencies: number[];
   failures: number;
+  firstError?: string;
   elapsedMs: number;
 }
 
 /**
- * `concurrency` closed loops, each starting the next `once()` when the last one resolves, until
+ * `concurrency` closed loops, each starting the next `once()` when the last one is done, until
  * `durationMs` has passed. The latency of an iteration ends when `once()` resolves; the cleanup it
- * may resolve with (closing what it opened) runs after, untimed. A loop that fails more than three
- * times before any success stops, so a broken configuration fails fast instead of spinning.
+ * may resolve with (closing what it opened, checking what it got) runs after, untimed, and the
+ * iteration counts only if that succeeds too. A loop that fails more than three times before any
+ * success stops, so a broken configuration fails fast instead of spinning.
  */
 export async function closedLoops(
   concurrency: number,
   durationMs: number,
-  once: () => Promise<(() => void) | undefined>,
+  once: () => Promise<(() => void | Promise<void>) | undefined>,
 ): Promise<LoopResult> {
   const latencies: number[] = [];
   let failures = 0;
+  let firstError: string | undefined;
   const start = performance.now();
   const deadline = start + durationMs;
   const loop = async (): Promise<void> => {
@@ -83,16 +86,35 @@ export async function closedLoops(
       const t0 = performance.now();
       try {
         const cleanup = await once();
-        latencies.push(performance.now() - t0);
-        cleanup?.();
-      } catch {
+        const elapsed = performance.now() - t0;
+        await cleanup?.();
+        latencies.push(elapsed);
+      } catch (e) {
         failures++;
+        firstError ??= e instanceof Error ? e.message : String(e);
         if (latencies.length === 0 && failures > 3) return;
       }
     }
   };
   await Promise.all(Array.from({ length: concurrency }, loop));
-  return { latencies, failures, elapsedMs: performance.now() - start };
+  return { latencies, failures, firstError, elapsedMs: performance.now() - start };
+}
+
+/**
+ * Runs `f(i)` with a growing i (counting on from `acc.ops`) until `ms` have passed, the clock read every
+ * 128 calls; adds the calls and the elapsed time to `acc`.
+ */
+export function timeSlice(ms: number, f: (i: number) => void, acc: { ops: number; ms: number }): void {
+  const start = performance.now();
+  let i = acc.ops;
+  let now = start;
+  // Bounded by the clock: the check runs every 128 calls.
+  while (now - start < ms) {
+    for (const end = i + 128; i < end; i++) f(i);
+    now = performance.now();
+  }
+  acc.ms += now - start;
+  acc.ops = i;
 }
 
 /** Rejects after `ms` so that no benchmark step can hang the run. */

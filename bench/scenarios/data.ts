@@ -19,7 +19,7 @@ import { createServer } from '../../src/node/server.js';
 import type { DtlsSocket } from '../../src/node/socket.js';
 import { RecordLayer } from '../../src/record/record-layer.js';
 import { ContentType } from '../../src/wire/constants.js';
-import { benchCertificate, type Figures, withTimeout } from '../lib/common.js';
+import { benchCertificate, type Figures, timeSlice, withTimeout } from '../lib/common.js';
 import { flowFigures, measureFlow } from '../lib/flow.js';
 import { nodeClientOptions, nodeServerOptions } from './configs.js';
 
@@ -112,20 +112,6 @@ export async function dgramData(durationMs: number): Promise<Figures> {
   return out;
 }
 
-/** Runs `f` until `ms` have passed (the clock read every 64 calls); returns calls and elapsed ms. */
-function timed(ms: number, f: () => void): { ops: number; ms: number } {
-  const start = performance.now();
-  let ops = 0;
-  let now = start;
-  // Bounded by the clock.
-  while (now - start < ms) {
-    for (let i = 0; i < 64; i++) f();
-    ops += 64;
-    now = performance.now();
-  }
-  return { ops, ms: now - start };
-}
-
 /**
  * Our 1,200-byte one-way flow and the three parts of its limit (a bare dgram flow, a record seal as the
  * Node API does it, a record open), in four rounds of alternating slices, forwards and backwards.
@@ -153,12 +139,10 @@ async function oneWayAgainstLimit(
     reader.activatePendingRead();
   };
   freshReader();
-  let opened = 0;
-  const open = (): void => {
+  const open = (i: number): void => {
     // The replay window refuses a record seen before: a fresh reader for every pass over the records.
-    if (opened % records.length === 0) freshReader();
-    for (const raw of reader.splitDatagram(records[opened % records.length]!)) reader.openRecord(raw);
-    opened++;
+    if (i % records.length === 0) freshReader();
+    for (const raw of reader.splitDatagram(records[i % records.length]!)) reader.openRecord(raw);
   };
   const seal = (): void => {
     writer.sealGathered(ContentType.application_data, payload);
@@ -173,12 +157,18 @@ async function oneWayAgainstLimit(
   await new Promise<void>((r) => server.bind(0, '127.0.0.1', r));
   await new Promise<void>((r) => client.connect(server.address().port, '127.0.0.1', r));
   const bare = Buffer.alloc(SIZE + 37, 0x61); // the size of our record on the wire
-  const totals = { ours: [0, 0], dgram: [0, 0], seal: [0, 0], open: [0, 0] };
+  /** Datagrams received (or records sealed, opened) and the ms they took, summed over the slices. */
+  const totals = {
+    ours: { ops: 0, ms: 0 },
+    dgram: { ops: 0, ms: 0 },
+    seal: { ops: 0, ms: 0 },
+    open: { ops: 0, ms: 0 },
+  };
   const steps: Record<keyof typeof totals, (ms: number) => Promise<void>> = {
     ours: async (ms) => {
       const r = await measureFlow({ send, received, durationMs: ms });
-      totals.ours[0]! += r.received;
-      totals.ours[1]! += r.elapsedMs;
+      totals.ours.ops += r.received;
+      totals.ours.ms += r.elapsedMs;
     },
     dgram: async (ms) => {
       const r = await measureFlow({
@@ -186,23 +176,20 @@ async function oneWayAgainstLimit(
         received: () => bareReceived,
         durationMs: ms,
       });
-      totals.dgram[0]! += r.received;
-      totals.dgram[1]! += r.elapsedMs;
+      totals.dgram.ops += r.received;
+      totals.dgram.ms += r.elapsedMs;
     },
     seal: async (ms) => {
-      const r = timed(ms, seal);
-      totals.seal[0]! += r.ops;
-      totals.seal[1]! += r.ms;
+      timeSlice(ms, seal, totals.seal);
     },
     open: async (ms) => {
-      const r = timed(ms, open);
-      totals.open[0]! += r.ops;
-      totals.open[1]! += r.ms;
+      timeSlice(ms, open, totals.open);
     },
   };
   try {
-    timed(50, seal); // warm-up of the two record paths (the flows are already warm)
-    timed(50, open);
+    // Warm-up of the two record paths, not counted (the flows are already warm).
+    timeSlice(50, seal, { ops: 0, ms: 0 });
+    timeSlice(50, open, { ops: 0, ms: 0 });
     const order = ['ours', 'dgram', 'seal', 'open'] as const;
     for (let round = 0; round < 4; round++) {
       for (const k of round % 2 === 0 ? order : [...order].reverse()) {
@@ -213,7 +200,7 @@ async function oneWayAgainstLimit(
     client.close();
     server.close();
   }
-  const rate = ([n, ms]: number[]) => (n! * 1000) / ms!;
+  const rate = (t: { ops: number; ms: number }) => (t.ops * 1000) / t.ms;
   const limit = 1 / (1 / rate(totals.dgram) + 1 / rate(totals.seal) + 1 / rate(totals.open));
   return {
     'data.inproc.oneway.1200.dgrams_per_s': rate(totals.ours),

@@ -8,11 +8,13 @@ import { connect } from '../../src/node/client.js';
 import { createServer, type DtlsServer } from '../../src/node/server.js';
 import {
   benchCertificate,
+  closedLoops,
   cpuMsSince,
   type Figures,
   HANDSHAKE_WARMUP_MS,
   type HandshakeVariant,
   handshakeFigures,
+  type LoopResult,
   untilStdinEnds,
   withTimeout,
 } from '../lib/common.js';
@@ -20,13 +22,6 @@ import { nodeClientOptions, nodeServerOptions } from './configs.js';
 
 /** Upper bound on one handshake: far above any real figure, only there so nothing hangs. */
 const HANDSHAKE_LIMIT_MS = 10_000;
-
-interface LoopResult {
-  latencies: number[];
-  elapsedMs: number;
-  failures: number;
-  firstError?: string;
-}
 
 /** `concurrency` independent connect-then-close loops until `durationMs` has passed. */
 async function clientLoops(
@@ -44,33 +39,16 @@ async function clientLoops(
     await withTimeout(first.close(), HANDSHAKE_LIMIT_MS, 'close');
     if (!options.session) throw new Error('the first full handshake gave no session');
   }
-  const latencies: number[] = [];
-  let failures = 0;
-  let firstError: string | undefined;
-  const start = performance.now();
-  const deadline = start + durationMs;
-  const loop = async (): Promise<void> => {
-    while (performance.now() < deadline) {
-      const t0 = performance.now();
-      try {
-        const socket = await withTimeout(connect(options), HANDSHAKE_LIMIT_MS, 'connect');
-        const elapsed = performance.now() - t0;
-        await withTimeout(socket.close(), HANDSHAKE_LIMIT_MS, 'close');
-        // The figure must be what it says: a full handshake where a resumption was asked for fails it.
-        if (socket.isResumed() !== expectResumed) {
-          throw new Error(`handshake resumed=${socket.isResumed()}, expected ${expectResumed}`);
-        }
-        latencies.push(elapsed);
-      } catch (e) {
-        failures++;
-        firstError ??= e instanceof Error ? e.message : String(e);
-        // A failing configuration fails fast; do not spin on it.
-        if (latencies.length === 0 && failures > 3) return;
+  return closedLoops(concurrency, durationMs, async () => {
+    const socket = await withTimeout(connect(options), HANDSHAKE_LIMIT_MS, 'connect');
+    return async () => {
+      await withTimeout(socket.close(), HANDSHAKE_LIMIT_MS, 'close');
+      // The figure must be what it says: a full handshake where a resumption was asked for fails it.
+      if (socket.isResumed() !== expectResumed) {
+        throw new Error(`handshake resumed=${socket.isResumed()}, expected ${expectResumed}`);
       }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, loop));
-  return { latencies, elapsedMs: performance.now() - start, failures, firstError };
+    };
+  });
 }
 
 async function startServer(

@@ -13,27 +13,13 @@ import { createRecordCipher } from '../../src/crypto/aead.js';
 import { suiteByName } from '../../src/crypto/suites.js';
 import { RecordLayer } from '../../src/record/record-layer.js';
 import { ContentType, ProtocolVersion } from '../../src/wire/constants.js';
-import type { Figures } from '../lib/common.js';
+import { type Figures, timeSlice as slice } from '../lib/common.js';
 
 const SIZE = 1200;
 /** Distinct records sealed up front for the open measurements. */
 const POOL = 4096;
 
 type Op = (i: number) => void;
-
-/** Runs `f(i)` with a growing i until `ms` has passed (time checked every 128 calls). */
-function slice(ms: number, f: Op, acc: { ops: number; ms: number }): void {
-  const start = performance.now();
-  let i = acc.ops;
-  let now = start;
-  // Bounded by the clock: the check runs every 128 calls.
-  while (now - start < ms) {
-    for (const end = i + 128; i < end; i++) f(i);
-    now = performance.now();
-  }
-  acc.ms += now - start;
-  acc.ops = i;
-}
 
 export function recordLayerBench(durationMs: number): Figures {
   const suite = suiteByName('TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256');

@@ -80,7 +80,9 @@ export async function tlsReference(concurrencies: readonly number[], durationMs:
   const loops = (c: number, ms: number) =>
     closedLoops(c, ms, async () => {
       const s = await handshake();
-      return () => s.destroy();
+      return () => {
+        s.destroy();
+      };
     });
 
   const out: Figures = {};
