@@ -39,8 +39,8 @@ const handshakes = (name: string, variants: readonly string[]): Scenario[] =>
  * The targets are ratios taken within a round, and this VM's speed drifts by ±30% within minutes, so
  * the two sides of each ratio run next to each other: the crypto ceiling, the engine, werift (in memory
  * and over UDP), the Node API, the bare-dgram replay of its datagrams and node:tls; the data flow, bare
- * dgram and the record layer. Every other round runs the list backwards, so a drift during a round
- * favours neither side of a pair.
+ * dgram and the record layer; the two-process flows of DTLS, bare AES-GCM and bare dgram. Every other
+ * round runs the list backwards, so a drift during a round favours neither side of a pair.
  */
 const SCENARIOS: Scenario[] = [
   { name: 'ceiling', params: { durationMs: Math.min(MS, 500) } },
@@ -55,8 +55,9 @@ const SCENARIOS: Scenario[] = [
   { name: 'node-data', params: { durationMs: MS } },
   { name: 'dgram-data', params: { durationMs: MS } },
   { name: 'record', params: { durationMs: MS } },
-  { name: 'two-process-data', params: { durationMs: MS } },
-  { name: 'two-process-dgram', params: { durationMs: MS, plain: true } },
+  { name: 'two-process-data', params: { durationMs: MS, mode: 'dtls' } },
+  { name: 'two-process-floor', params: { durationMs: MS, mode: 'floor' } },
+  { name: 'two-process-dgram', params: { durationMs: MS, mode: 'plain' } },
   { name: 'memory', params: { sessions: 1000 } },
   { name: 'scale', params: { sessions: 10_000, durationMs: MS } },
 ];
@@ -118,6 +119,7 @@ function startWorker(name: string, params: Record<string, unknown>): Child {
 const PAIRS: Record<string, { server: string; client: string; prefix: string }> = {
   'two-process': { server: 'handshake-server', client: 'handshake-client', prefix: 'node2p' },
   'two-process-data': { server: 'data-server', client: 'data-client', prefix: 'data2p' },
+  'two-process-floor': { server: 'data-server', client: 'data-client', prefix: 'floor2p' },
   'two-process-dgram': { server: 'data-server', client: 'data-client', prefix: 'dgram2p' },
 };
 
@@ -128,7 +130,7 @@ async function runScenario(s: Scenario): Promise<Figures> {
   // then the server's stdin is closed and it reports (for the handshake pair, its CPU time).
   const server = startWorker(pair.server, {
     variant: s.params.variant,
-    plain: s.params.plain,
+    mode: s.params.mode,
     limitMs: CHILD_LIMIT_MS - 5_000,
   });
   const ready = new Promise<{ port: number; fingerprint?: string } | undefined>((resolve) => {
@@ -149,6 +151,7 @@ async function runScenario(s: Scenario): Promise<Figures> {
   const client = await startWorker(pair.client, {
     durationMs: s.params.durationMs,
     variant: s.params.variant,
+    mode: s.params.mode,
     ...addr,
   }).result;
   server.proc.stdin!.end();
@@ -207,6 +210,11 @@ const RATIOS: Record<string, (f: Figures) => number | undefined> = {
   'data2p.limit_2p_1200': (f) => dataLimit(f, 'dgram2p.oneway.1200.msgs_per_cpu_s'),
   'data2p.per_cpu_vs_limit_2p_1200': (f) =>
     div(f['data2p.oneway.1200.msgs_per_cpu_s'], dataLimit(f, 'dgram2p.oneway.1200.msgs_per_cpu_s')),
+  // The measured floors (bench/lib/aead-floor.ts): bare AEAD over dgram, in one process and in two.
+  'data2p.floor_vs_limit_1200': (f) =>
+    div(f['floor2p.oneway.1200.msgs_per_cpu_s'], f['data.inproc.limit_1200']),
+  'data2p.per_cpu_vs_floor_1200': (f) =>
+    div(f['data2p.oneway.1200.msgs_per_cpu_s'], f['floor2p.oneway.1200.msgs_per_cpu_s']),
   'data.oneway_vs_dgram_1200': (f) =>
     div(f['data.oneway.1200.dgrams_per_s'], f['dgram.oneway.1200.dgrams_per_s']),
   'data.oneway_vs_werift_1200': (f) =>
@@ -340,6 +348,7 @@ function render(
     dataRow('ref: dgram one-way', `dgram.oneway.${size}`, size);
   }
   dataRow('tsdtls one-way, 2 processes', 'data2p.oneway.1200', 1200);
+  dataRow('ref: AES-GCM over dgram, 2 processes', 'floor2p.oneway.1200', 1200);
   dataRow('ref: dgram one-way, 2 processes', 'dgram2p.oneway.1200', 1200);
   dataRow('ref: werift-dtls one-way', 'werift.oneway.1200', 1200);
   section(
@@ -348,6 +357,7 @@ function render(
   );
   lines.push(
     `2 processes, messages per CPU-second (client and server CPU together): tsdtls ${cell(s('data2p.oneway.1200.msgs_per_cpu_s'))}, ` +
+      `AES-GCM over dgram ${cell(s('floor2p.oneway.1200.msgs_per_cpu_s'))}, ` +
       `plain dgram ${cell(s('dgram2p.oneway.1200.msgs_per_cpu_s'))}`,
   );
   const tlsw = s('tls.stream.1200.writes_per_s');
@@ -462,6 +472,11 @@ function render(
       `our fraction ${cell(ratios['data.oneway_vs_limit_1200'], 2)})`,
   );
   lines.push(
+    `measured floor, no DTLS: one node:crypto AES-128-GCM seal and open per datagram over bare dgram, in the ` +
+      `same slices = ${cell(s('data.inproc.aead.1200.dgrams_per_s'))} datagrams/s, ` +
+      `${cell(s('data.inproc.aead_vs_limit_1200'), 2)} of the limit; ours ${cell(s('data.inproc.oneway_vs_aead_1200'), 2)} of the floor`,
+  );
+  lines.push(
     `Node API handshake limit = 1/(1/engine + 1/bare exchange of its ${fmt(s('udpx.datagrams')?.median, 0)} datagrams) = ` +
       `${cell(ratios['hs.node_limit.c1'])} (c1), ${cell(ratios['hs.node_limit.c16'])} (c16) hs/s; ` +
       `our fraction ${cell(ratios['hs.node_vs_limit.c1'], 2)}, ${cell(ratios['hs.node_vs_limit.c16'], 2)}; ` +
@@ -470,6 +485,11 @@ function render(
   lines.push(
     `2 processes: the same limit with plain dgram's own 2-process cost = ${cell(ratios['data2p.limit_2p_1200'])} ` +
       `messages per CPU-second; our fraction ${cell(ratios['data2p.per_cpu_vs_limit_2p_1200'], 2)}`,
+  );
+  lines.push(
+    `2 processes, measured floor (one bare AES-128-GCM seal and open per datagram over dgram, no DTLS): ` +
+      `${cell(ratios['data2p.floor_vs_limit_1200'], 2)} of the target's limit; ours ` +
+      `${cell(ratios['data2p.per_cpu_vs_floor_1200'], 2)} of the floor`,
   );
   lines.push(
     `engine vs crypto ceiling, c1: P-256 ${cell(ratios['hs.engine_vs_ceiling.p256.c1'], 2)}×, ` +

@@ -5,6 +5,7 @@
  * code it measures: the record-layer figures moved by several percent when every scenario was loaded.
  */
 import { emitResult, type Figures, type HandshakeVariant } from './lib/common.js';
+import type { DataMode } from './scenarios/data-two-process.js';
 
 type Params = Record<string, unknown>;
 
@@ -36,11 +37,12 @@ const SCENARIOS: Record<string, (p: Params) => Promise<Figures>> = {
     ),
   'data-server': async (p) =>
     (await import('./scenarios/data-two-process.js')).dataServer(
-      p.plain === true,
+      (p.mode as DataMode | undefined) ?? 'dtls',
       (p.limitMs as number) ?? 30_000,
     ),
   'data-client': async (p) =>
     (await import('./scenarios/data-two-process.js')).dataClient(
+      (p.mode as DataMode | undefined) ?? 'dtls',
       p.port as number,
       p.fingerprint as string | undefined,
       (p.durationMs as number) ?? 1000,

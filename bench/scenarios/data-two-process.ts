@@ -10,12 +10,16 @@
  * once, and the probes before and after the measured window give exact counts and CPU deltas. The
  * acknowledgements cost the server a seal and a send per ACK_EVERY datagrams, and are left in its CPU.
  * The same harness over bare dgram sockets is the reference: what two processes cost without DTLS
- * (every datagram then wakes another process, which one process never pays).
+ * (every datagram then wakes another process, which one process never pays). A third mode, the floor,
+ * seals and opens every datagram (acknowledgements too) with one bare node:crypto AES-128-GCM call and
+ * no DTLS around it (bench/lib/aead-floor.ts).
  */
+import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
 import { connect } from '../../src/node/client.js';
 import { createServer } from '../../src/node/server.js';
 import type { DtlsSocket } from '../../src/node/socket.js';
+import { bareAeadChannel } from '../lib/aead-floor.js';
 import {
   benchCertificate,
   cpuMsSince,
@@ -47,6 +51,16 @@ function encodeAck(kind: number, probeId: number, count: number): Buffer {
   return b;
 }
 
+/** What carries the flow: DTLS through the Node API, bare dgram, or bare dgram with the AEAD floor. */
+export type DataMode = 'dtls' | 'plain' | 'floor';
+
+/**
+ * The floor's two keys, one per direction, known to both children without an exchange (a benchmark of
+ * the cipher calls, not of key agreement).
+ */
+const floorKey = (direction: string): Buffer =>
+  createHash('sha256').update(`tsdtls bench floor ${direction}`).digest().subarray(0, 16);
+
 /** One end of the flow: DTLS through the Node API, or plain dgram for the reference. */
 interface Channel {
   send(data: Buffer): void;
@@ -68,21 +82,24 @@ function acknowledger(reply: (ack: Buffer) => void): (m: Buffer) => void {
 
 /**
  * The server child: prints `PORT <n> <fingerprint or ->`, acknowledges data until its stdin closes.
- * `plain` serves bare dgram instead of DTLS (the reference: what two processes cost without DTLS).
+ * `plain` serves bare dgram instead of DTLS (the reference: what two processes cost without DTLS),
+ * `floor` the same with each datagram sealed and opened by one bare AEAD call.
  */
-export async function dataServer(plain: boolean, limitMs: number): Promise<Figures> {
+export async function dataServer(mode: DataMode, limitMs: number): Promise<Figures> {
   let stop: () => Promise<void>;
-  if (plain) {
+  if (mode !== 'dtls') {
     const udp = dgram.createSocket('udp4');
+    const aead = mode === 'floor' ? bareAeadChannel(floorKey('server'), floorKey('client')) : undefined;
     const onMessage = new Map<string, (m: Buffer) => void>();
     udp.on('message', (m, r) => {
       const key = `${r.address}:${r.port}`;
       let f = onMessage.get(key);
       if (!f) {
-        f = acknowledger((ack) => udp.send(ack, r.port, r.address));
+        f = acknowledger((ack) => udp.send(aead ? aead.seal(ack) : ack, r.port, r.address));
         onMessage.set(key, f);
       }
-      f(m);
+      const plaintext = aead ? aead.open(m) : m;
+      if (plaintext) f(plaintext);
     });
     await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
     process.stdout.write(`PORT ${udp.address().port} -\n`);
@@ -108,35 +125,50 @@ export async function dataServer(plain: boolean, limitMs: number): Promise<Figur
 }
 
 async function openChannel(
+  mode: DataMode,
   port: number,
   fingerprint: string | undefined,
   onMessage: (m: Buffer) => void,
 ): Promise<Channel> {
-  if (fingerprint === undefined) {
+  if (mode !== 'dtls') {
     const udp = dgram.createSocket('udp4');
     await new Promise<void>((r) => udp.connect(port, '127.0.0.1', r));
-    udp.on('message', onMessage);
-    return { send: (d) => udp.send(d), close: () => new Promise<void>((r) => udp.close(() => r())) };
+    const close = () => new Promise<void>((r) => udp.close(() => r()));
+    if (mode === 'plain') {
+      udp.on('message', onMessage);
+      return { send: (d) => udp.send(d), close };
+    }
+    const aead = bareAeadChannel(floorKey('client'), floorKey('server'));
+    udp.on('message', (m: Buffer) => {
+      const plaintext = aead.open(m);
+      if (plaintext) onMessage(plaintext);
+    });
+    return { send: (d) => udp.send(aead.seal(d)), close };
   }
+  if (fingerprint === undefined) throw new Error('the DTLS flow needs the server fingerprint');
   const socket = await withTimeout(connect(nodeClientOptions('p256', fingerprint, port)), 10_000, 'connect');
   socket.on('message', onMessage);
   return { send: (d) => socket.send(d), close: () => withTimeout(socket.close(), 5_000, 'close') };
 }
 
+/** Figure prefixes of the three modes. */
+const PREFIX: Record<DataMode, string> = { dtls: 'data2p', plain: 'dgram2p', floor: 'floor2p' };
+
 /**
- * The client child: one association (or, without a fingerprint, a plain dgram socket), a warm-up,
- * then the measured one-way flow between two probes.
+ * The client child: one association (or a bare dgram socket, for `plain` and `floor`), a warm-up, then
+ * the measured one-way flow between two probes.
  */
 export async function dataClient(
+  mode: DataMode,
   port: number,
   fingerprint: string | undefined,
   durationMs: number,
 ): Promise<Figures> {
-  const prefix = fingerprint === undefined ? 'dgram2p' : 'data2p';
+  const prefix = PREFIX[mode];
   let acked = 0;
   let nextProbe = 0;
   const answers = new Map<number, { count: number; cpuUs: number }>();
-  const socket = await openChannel(port, fingerprint, (m: Buffer) => {
+  const socket = await openChannel(mode, port, fingerprint, (m: Buffer) => {
     if (m.length !== ACK_LENGTH) return;
     const count = m.readDoubleBE(2);
     acked = Math.max(acked, count);

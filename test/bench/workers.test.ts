@@ -62,4 +62,6 @@ test('the data scenario measures the one-way limit and our flow in one process',
   }
   const limit = r['data.inproc.limit_1200'] as number;
   assert.ok(limit < (r['data.inproc.dgram.1200.dgrams_per_s'] as number), 'the limit is below bare dgram');
+  // The bare AES-GCM floor ran (its worker throws if one of its datagrams failed to open).
+  assert.ok((r['data.inproc.aead.1200.dgrams_per_s'] as number) > 0, JSON.stringify(r));
 });
