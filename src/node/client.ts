@@ -148,6 +148,13 @@ export async function connect(options: ConnectOptions): Promise<DtlsSocket> {
   let released = false;
 
   const flush = (c: DtlsConnection) => carrier.flush(c);
+  // One callback for every send rather than a closure per datagram. ECONNREFUSED is an earlier ICMP
+  // port unreachable reported late, no error of the association (as in the 'error' handler below).
+  const onSent = (err: Error | null) => {
+    if (!err || (err as NodeJS.ErrnoException).code === 'ECONNREFUSED') return;
+    if (socket && !socket.closed)
+      socket.emit('error', new DtlsError('socket_error', err.message, { cause: err }));
+  };
   const carrier: SocketCarrier & { flush(c: DtlsConnection): void } = {
     transmit(_s, data) {
       connection.send(data, monotonicNow());
@@ -161,10 +168,7 @@ export async function connect(options: ConnectOptions): Promise<DtlsSocket> {
       // Application data comes as the record's parts; dgram gathers them into one datagram.
       for (let d = c.pollTransmitGathered(); d; d = c.pollTransmitGathered()) {
         if (options.onDatagram) options.onDatagram('out', Array.isArray(d) ? Buffer.concat(d) : d);
-        udp.send(d, (err) => {
-          if (err && socket && !socket.closed)
-            socket.emit('error', new DtlsError('socket_error', err.message, { cause: err }));
-        });
+        udp.send(d, onSent);
       }
       for (let e = c.pollEvent(); e; e = c.pollEvent()) {
         options.onEngineEvent?.(e);

@@ -109,6 +109,47 @@ test('a client whose local port is taken fails with socket_error and the process
   assert.match(r.out, /code socket_error EADDRINUSE/);
 });
 
+test('a client whose server process died keeps sending without an uncaught error, then closes', async () => {
+  // The server runs in a child that is killed after the handshake: the kernel then answers our
+  // datagrams with ICMP port unreachable, which a connected UDP socket reports as ECONNREFUSED on a
+  // later send or receive. UDP is lossy by contract, so that is no error of the association; an
+  // application with no 'error' listener must not be brought down by it.
+  const script = `
+    import { spawn } from 'node:child_process';
+    import { once } from 'node:events';
+    import { connect } from ${JSON.stringify(INDEX)};
+    const serverScript = \`
+      import { createServer, generateCertificate } from ${JSON.stringify(INDEX)};
+      const cert = await generateCertificate();
+      const server = createServer({ cert: cert.cert, key: cert.key });
+      const { port } = await server.listen(0, '127.0.0.1');
+      console.log(port, cert.fingerprint);
+    \`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', serverScript], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const exited = once(child, 'exit');
+    try {
+      const [line] = await once(child.stdout, 'data');
+      // "<port> sha-256 AB:CD:…"
+      const text = String(line).trim();
+      const at = text.indexOf(' ');
+      const socket = await connect({ host: '127.0.0.1', port: Number(text.slice(0, at)), fingerprint: text.slice(at + 1) });
+      child.kill('SIGKILL');
+      await exited;
+      for (let i = 0; i < 20; i++) {
+        socket.send('still there?');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await socket.close();
+      console.log('closed', socket.closed);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  `;
+  const r = await runAlone(script, 20_000);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /closed true/);
+});
+
 test('a client refused for a bad option opens no socket: the process exits by itself', async () => {
   const script = `
     import { connect } from ${JSON.stringify(INDEX)};
