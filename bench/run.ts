@@ -46,7 +46,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'ceiling', params: { durationMs: Math.min(MS, 500) } },
   ...handshakes('engine-handshake', ['p256']),
   { name: 'werift', params: { durationMs: MS } },
-  ...handshakes('node-handshake', ['p256']),
+  { name: 'node-handshake', params: { variant: 'p256', durationMs: MS, floor: true } },
   { name: 'udp-exchange', params: { durationMs: MS } },
   { name: 'tls', params: { durationMs: MS } },
   ...handshakes('engine-handshake', OTHER_VARIANTS),
@@ -196,6 +196,13 @@ const RATIOS: Record<string, (f: Figures) => number | undefined> = {
   'hs.node_vs_limit.c16': (f) => div(f['node.p256.c16.hs_per_s'], nodeLimit(f, 16)),
   'hs.limit_vs_werift_udp.c1': (f) => div(nodeLimit(f, 1), f['werift.udp.c1.hs_per_s']),
   'hs.limit_vs_werift_udp.c16': (f) => div(nodeLimit(f, 16), f['werift.udp.c16.hs_per_s']),
+  // The measured floor (bench/lib/engine-dgram.ts), in the same process as the Node API's figure.
+  'hs.node_vs_floor.c1': (f) => div(f['node.p256.c1.hs_per_s'], f['floor.p256.c1.hs_per_s']),
+  'hs.node_vs_floor.c16': (f) => div(f['node.p256.c16.hs_per_s'], f['floor.p256.c16.hs_per_s']),
+  'hs.floor_vs_limit.c1': (f) => div(f['floor.p256.c1.hs_per_s'], nodeLimit(f, 1)),
+  'hs.floor_vs_limit.c16': (f) => div(f['floor.p256.c16.hs_per_s'], nodeLimit(f, 16)),
+  'hs.floor_vs_werift_udp.c1': (f) => div(f['floor.p256.c1.hs_per_s'], f['werift.udp.c1.hs_per_s']),
+  'hs.floor_vs_werift_udp.c16': (f) => div(f['floor.p256.c16.hs_per_s'], f['werift.udp.c16.hs_per_s']),
   'hs.engine_vs_ceiling.p256.c1': (f) => div(f['engine.p256.c1.hs_per_s'], f['ceiling.p256.hs_per_s']),
   'hs.engine_vs_ceiling.x25519.c1': (f) => div(f['engine.x25519.c1.hs_per_s'], f['ceiling.x25519.hs_per_s']),
   // Medians of per-rotation ratios, computed by the record worker (see bench/scenarios/record.ts).
@@ -317,6 +324,7 @@ function render(
     for (const c of [1, 16]) hsRow(label, 'Node API (UDP)', `node.${v}`, c);
   }
   for (const c of [1, 16]) hsRow('ECDHE-ECDSA P-256 AES-128-GCM', 'Node API, 2 processes', 'node2p.p256', c);
+  for (const c of [1, 16]) hsRow('floor: our engine over bare dgram, P-256', 'UDP', 'floor.p256', c);
   for (const c of [1, 16]) hsRow('ref: node:tls TLS 1.2 P-256', 'TCP', 'tls', c);
   for (const c of [1, 16]) hsRow('ref: werift-dtls P-256', 'in-memory', 'werift.mem', c);
   for (const c of [1, 16]) hsRow('ref: werift-dtls P-256', 'UDP', 'werift.udp', c);
@@ -482,6 +490,14 @@ function render(
       `our fraction ${cell(ratios['hs.node_vs_limit.c1'], 2)}, ${cell(ratios['hs.node_vs_limit.c16'], 2)}; ` +
       `the limit vs werift UDP ${cell(ratios['hs.limit_vs_werift_udp.c1'], 2)}×, ${cell(ratios['hs.limit_vs_werift_udp.c16'], 2)}×`,
   );
+  lines.push(
+    `measured floor: our engine over bare dgram sockets with the least glue (no Node API), in the Node API's ` +
+      `process = ${cell(ratios['hs.floor_vs_limit.c1'], 2)}, ${cell(ratios['hs.floor_vs_limit.c16'], 2)} of that limit ` +
+      `(c1, c16); the Node API ${cell(ratios['hs.node_vs_floor.c1'], 2)}, ${cell(ratios['hs.node_vs_floor.c16'], 2)} ` +
+      `of the floor; the floor vs werift UDP ${cell(ratios['hs.floor_vs_werift_udp.c1'], 2)}×, ` +
+      `${cell(ratios['hs.floor_vs_werift_udp.c16'], 2)}×`,
+  );
+
   lines.push(
     `2 processes: the same limit with plain dgram's own 2-process cost = ${cell(ratios['data2p.limit_2p_1200'])} ` +
       `messages per CPU-second; our fraction ${cell(ratios['data2p.per_cpu_vs_limit_2p_1200'], 2)}`,

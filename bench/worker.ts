@@ -21,6 +21,7 @@ const SCENARIOS: Record<string, (p: Params) => Promise<Figures>> = {
       p.variant as HandshakeVariant,
       (p.concurrency as number[]) ?? [1, 16],
       (p.durationMs as number) ?? 1000,
+      p.floor === true,
     ),
   'handshake-server': async (p) =>
     (await import('./scenarios/node-handshake.js')).handshakeServer(

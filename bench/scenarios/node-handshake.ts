@@ -18,10 +18,12 @@ import {
   untilStdinEnds,
   withTimeout,
 } from '../lib/common.js';
-import { nodeClientOptions, nodeServerOptions } from './configs.js';
+import { engineOverDgram } from '../lib/engine-dgram.js';
+import { engineConfigs, nodeClientOptions, nodeServerOptions } from './configs.js';
 
 /** Upper bound on one handshake: far above any real figure, only there so nothing hangs. */
 const HANDSHAKE_LIMIT_MS = 10_000;
+const FLOOR_WARMUP_MS = 200;
 
 /** `concurrency` independent connect-then-close loops until `durationMs` has passed. */
 async function clientLoops(
@@ -62,25 +64,66 @@ async function startServer(
   return { server, port, fingerprint: variant === 'psk' ? undefined : cert.fingerprint };
 }
 
+/** Loops run in slices: their counts, times, CPU and failures summed into one set of figures. */
+class SlicedLoops {
+  private readonly runs: LoopResult[] = [];
+  private cpuMs = 0;
+
+  async run(loops: () => Promise<LoopResult>): Promise<void> {
+    const cpuStart = process.cpuUsage();
+    this.runs.push(await loops());
+    this.cpuMs += cpuMsSince(cpuStart);
+  }
+
+  figures(prefix: string): Figures {
+    const latencies = this.runs.flatMap((r) => r.latencies);
+    const elapsed = this.runs.reduce((a, r) => a + r.elapsedMs, 0);
+    const failures = this.runs.reduce((a, r) => a + r.failures, 0);
+    const out = handshakeFigures(prefix, latencies, elapsed, this.cpuMs, failures);
+    const firstError = this.runs.find((r) => r.firstError !== undefined)?.firstError;
+    if (firstError !== undefined) out[`${prefix}.error`] = firstError;
+    return out;
+  }
+}
+
+/**
+ * The Node API's handshakes; with `floor`, also the engine over bare dgram with the least glue
+ * (bench/lib/engine-dgram.ts) at each concurrency, in half windows next to ours (ours, floor, floor,
+ * ours), so that the adapter's own cost is a ratio taken within a second in one process.
+ */
 export async function nodeHandshakes(
   variant: HandshakeVariant,
   concurrencies: readonly number[],
   durationMs: number,
+  floor = false,
 ): Promise<Figures> {
   const { server, port, fingerprint } = await startServer(variant);
+  const bare = floor ? await engineOverDgram(engineConfigs(variant, await benchCertificate())) : undefined;
   const out: Figures = {};
   try {
-    await clientLoops(variant, fingerprint, port, 4, HANDSHAKE_WARMUP_MS); // warm-up
+    // Warm-up: the engine's code is shared, so the floor's glue needs only a short one of its own.
+    await clientLoops(variant, fingerprint, port, 4, HANDSHAKE_WARMUP_MS);
+    await bare?.loops(4, FLOOR_WARMUP_MS);
     for (const c of concurrencies) {
-      const cpuStart = process.cpuUsage();
-      const r = await clientLoops(variant, fingerprint, port, c, durationMs);
-      Object.assign(
-        out,
-        handshakeFigures(`node.${variant}.c${c}`, r.latencies, r.elapsedMs, cpuMsSince(cpuStart), r.failures),
-      );
-      if (r.latencies.length === 0) out[`node.${variant}.c${c}.error`] = r.firstError;
+      const ours = new SlicedLoops();
+      if (!bare) {
+        await ours.run(() => clientLoops(variant, fingerprint, port, c, durationMs));
+      } else {
+        const theFloor = new SlicedLoops();
+        const half = durationMs / 2;
+        await ours.run(() => clientLoops(variant, fingerprint, port, c, half));
+        await theFloor.run(() => bare.loops(c, half));
+        await theFloor.run(() => bare.loops(c, half));
+        await ours.run(() => clientLoops(variant, fingerprint, port, c, half));
+        Object.assign(out, theFloor.figures(`floor.${variant}.c${c}`));
+      }
+      const mine = ours.figures(`node.${variant}.c${c}`);
+      // Ours reports an error only when nothing completed (the failures figure counts the rest).
+      if (mine[`node.${variant}.c${c}.count`] !== 0) delete mine[`node.${variant}.c${c}.error`];
+      Object.assign(out, mine);
     }
   } finally {
+    await bare?.close();
     await withTimeout(server.close(), 5_000, 'server close');
   }
   return out;

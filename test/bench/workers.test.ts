@@ -37,6 +37,19 @@ test('resumption scenarios complete only abbreviated handshakes (engine and Node
   assert.ok((node['node.resume.c1.count'] as number) > 0, JSON.stringify(node));
 });
 
+test('the engine-over-dgram floor completes its handshakes beside the Node API', async () => {
+  const r = await runWorker('node-handshake', {
+    variant: 'p256',
+    concurrency: [1],
+    durationMs: 150,
+    floor: true,
+  });
+  assert.equal(r['floor.p256.c1.failures'], 0, JSON.stringify(r));
+  assert.ok((r['floor.p256.c1.count'] as number) > 0, JSON.stringify(r));
+  assert.equal(r['node.p256.c1.failures'], 0, JSON.stringify(r));
+  assert.ok((r['node.p256.c1.count'] as number) > 0, JSON.stringify(r));
+});
+
 test('the record-layer scenario opens every record it sealed', async () => {
   const r = await runWorker('record', { durationMs: 60 });
   for (const k of ['layer', 'cipher', 'bare']) {
