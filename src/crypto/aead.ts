@@ -72,6 +72,14 @@ const SCRATCH_AAD = Buffer.alloc(AAD_LENGTH);
  * then fails with "tag not set".
  */
 const EMPTY_WITH_STORAGE = Buffer.alloc(1).subarray(0, 0);
+/**
+ * createCipheriv's options for each tag length, made once and shared by every cipher: none per record
+ * and none per session (node:crypto only reads them).
+ */
+const CIPHER_OPTIONS: Readonly<Record<number, { readonly authTagLength: number }>> = Object.freeze({
+  8: Object.freeze({ authTagLength: 8 }),
+  16: Object.freeze({ authTagLength: 16 }),
+});
 
 export function createRecordCipher(suite: CipherSuite, key: Uint8Array, fixedIv: Uint8Array): RecordCipher {
   if (key.length !== suite.keyLength)
@@ -93,6 +101,9 @@ class AeadRecordCipher implements RecordCipher {
   private readonly tagLength: number;
   private readonly explicitNonceLength: number;
   private readonly key: KeyObject;
+  private readonly cipherOptions: { readonly authTagLength: number };
+  /** CCM alone needs the plaintext length before the data (RFC 3610 §2.2 puts it in block B0). */
+  private readonly needsPlaintextLength: boolean;
   /** The fixed IV as 32-bit words: the salt (GCM/CCM) or the whole 12-byte IV (ChaCha20-Poly1305). */
   private readonly iv0: number;
   private readonly iv1: number;
@@ -108,6 +119,8 @@ class AeadRecordCipher implements RecordCipher {
     this.tagLength = suite.tagLength;
     this.explicitNonceLength = suite.recordIvLength;
     this.overhead = suite.recordIvLength + suite.tagLength;
+    this.cipherOptions = CIPHER_OPTIONS[suite.tagLength] ?? { authTagLength: suite.tagLength };
+    this.needsPlaintextLength = this.algorithm.endsWith('-ccm');
     // One KeyObject per cipher: importing the raw key on every record would be wasted work.
     this.key = createSecretKey(Buffer.from(key));
     const iv = Buffer.alloc(NONCE_LENGTH);
@@ -202,11 +215,10 @@ class AeadRecordCipher implements RecordCipher {
     } else {
       this.xorSeqNumIntoNonce();
     }
-    const cipher = createCipheriv(this.algorithm as CipherGCMTypes, this.key, this.nonce, {
-      authTagLength: this.tagLength,
-    });
-    // plaintextLength is required for CCM (the length goes into block B0, RFC 3610 §2.2), harmless otherwise.
-    cipher.setAAD(this.aad, { plaintextLength });
+    const cipher = createCipheriv(this.algorithm as CipherGCMTypes, this.key, this.nonce, this.cipherOptions);
+    // No options object per record where the cipher does not need one (GCM, ChaCha20-Poly1305).
+    if (this.needsPlaintextLength) cipher.setAAD(this.aad, { plaintextLength });
+    else cipher.setAAD(this.aad);
     return cipher;
   }
 
@@ -227,11 +239,15 @@ class AeadRecordCipher implements RecordCipher {
     const ciphertext = fragment.subarray(explicit, explicit + plaintextLength);
     const tag = fragment.subarray(explicit + plaintextLength);
     try {
-      const decipher = createDecipheriv(this.algorithm as CipherGCMTypes, this.key, this.nonce, {
-        authTagLength: this.tagLength,
-      });
+      const decipher = createDecipheriv(
+        this.algorithm as CipherGCMTypes,
+        this.key,
+        this.nonce,
+        this.cipherOptions,
+      );
       decipher.setAuthTag(tag);
-      decipher.setAAD(this.aad, { plaintextLength });
+      if (this.needsPlaintextLength) decipher.setAAD(this.aad, { plaintextLength });
+      else decipher.setAAD(this.aad);
       const body = decipher.update(ciphertext.length === 0 ? EMPTY_WITH_STORAGE : ciphertext);
       // final() throws when the tag does not verify (for CCM, update() may already have thrown).
       const tail = decipher.final();
