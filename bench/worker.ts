@@ -6,6 +6,7 @@
  */
 import { emitResult, type Figures, type HandshakeVariant } from './lib/common.js';
 import type { DataMode } from './scenarios/data-two-process.js';
+import type { ServerPorts } from './scenarios/node-handshake.js';
 
 type Params = Record<string, unknown>;
 
@@ -25,16 +26,15 @@ const SCENARIOS: Record<string, (p: Params) => Promise<Figures>> = {
     ),
   'handshake-server': async (p) =>
     (await import('./scenarios/node-handshake.js')).handshakeServer(
-      p.variant as HandshakeVariant,
+      p.variants as HandshakeVariant[],
       (p.limitMs as number) ?? 30_000,
     ),
   'handshake-client': async (p) =>
     (await import('./scenarios/node-handshake.js')).nodeHandshakeClient(
-      p.variant as HandshakeVariant,
-      p.port as number,
-      p.fingerprint as string | undefined,
+      JSON.parse(p.info as string) as ServerPorts,
+      p.variants as HandshakeVariant[],
       (p.concurrency as number[]) ?? [1, 16],
-      (p.durationMs as number) ?? 1000,
+      (p.durationMs as Partial<Record<HandshakeVariant, number>>) ?? {},
     ),
   'data-server': async (p) =>
     (await import('./scenarios/data-two-process.js')).dataServer(
@@ -45,7 +45,7 @@ const SCENARIOS: Record<string, (p: Params) => Promise<Figures>> = {
     (await import('./scenarios/data-two-process.js')).dataClient(
       (p.mode as DataMode | undefined) ?? 'dtls',
       p.port as number,
-      p.fingerprint as string | undefined,
+      p.info === '-' ? undefined : (p.info as string | undefined),
       (p.durationMs as number) ?? 1000,
     ),
   'node-data': async (p) => (await import('./scenarios/data.js')).nodeData((p.durationMs as number) ?? 1000),

@@ -1,9 +1,11 @@
 /**
  * Full handshakes through the Node API (createServer / connect) over UDP on 127.0.0.1: every connect()
  * opens a fresh UDP socket, as a real client does. `nodeHandshakes` runs client and server in one
- * process; `handshakeServer` + `nodeHandshakeClient` are the two-process variant (the orchestrator
- * starts the server child, reads its port, then runs the client child against it).
+ * process; `handshakeServer` + `nodeHandshakeClient` are the two-process figures, every variant in one
+ * pair of children (the orchestrator starts the server child, reads its ports, then runs the client
+ * child against it).
  */
+import dgram from 'node:dgram';
 import { connect } from '../../src/node/client.js';
 import { createServer, type DtlsServer } from '../../src/node/server.js';
 import {
@@ -129,37 +131,111 @@ export async function nodeHandshakes(
   return out;
 }
 
-/**
- * The server child of the two-process variant: prints `PORT <n>`, serves until its stdin closes (or a
- * hard limit passes), then prints its CPU time as a result line.
- */
-export async function handshakeServer(variant: HandshakeVariant, limitMs: number): Promise<Figures> {
-  const { server, port, fingerprint } = await startServer(variant);
-  const cpuStart = process.cpuUsage();
-  process.stdout.write(`PORT ${port} ${fingerprint ?? '-'}\n`);
-  await untilStdinEnds(limitMs);
-  const cpuMs = cpuMsSince(cpuStart);
-  await withTimeout(server.close(), 5_000, 'server close');
-  return { 'server.cpu_ms': cpuMs, 'server.connections': server.stats.connectionsCreated };
+/** Where the server child listens: one server per variant, and the control socket. */
+export interface ServerPorts {
+  control: number;
+  servers: Partial<Record<HandshakeVariant, { port: number; fingerprint?: string }>>;
 }
 
+/** The server child's answer on its control socket: its CPU time so far and each server's connections. */
+interface ServerCounters {
+  cpuMs: number;
+  connections: Partial<Record<HandshakeVariant, number>>;
+}
+
+const CONTROL_TRIES = 5;
+const CONTROL_WAIT_MS = 500;
+
+/**
+ * The server child of the two-process figures: one server per variant, and a plain UDP control socket
+ * that answers any datagram with the child's CPU time and each server's connection count (what the
+ * client needs for the server's CPU per handshake, variant by variant). Prints `PORT <control port>
+ * <ServerPorts as JSON>`, serves until its stdin closes (or a hard limit passes).
+ */
+export async function handshakeServer(
+  variants: readonly HandshakeVariant[],
+  limitMs: number,
+): Promise<Figures> {
+  const started = await Promise.all(variants.map(async (v) => [v, await startServer(v)] as const));
+  const control = dgram.createSocket('udp4');
+  control.on('message', (_m, r) => {
+    const cpu = process.cpuUsage();
+    const counters: ServerCounters = {
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      connections: Object.fromEntries(started.map(([v, s]) => [v, s.server.stats.connectionsCreated])),
+    };
+    control.send(JSON.stringify(counters), r.port, r.address);
+  });
+  await new Promise<void>((r) => control.bind(0, '127.0.0.1', r));
+  const ports: ServerPorts = {
+    control: control.address().port,
+    servers: Object.fromEntries(started.map(([v, s]) => [v, { port: s.port, fingerprint: s.fingerprint }])),
+  };
+  process.stdout.write(`PORT ${ports.control} ${JSON.stringify(ports)}\n`);
+  await untilStdinEnds(limitMs);
+  control.close();
+  await Promise.all(started.map(([, s]) => withTimeout(s.server.close(), 5_000, 'server close')));
+  return {};
+}
+
+/** Asks the server child for its counters (loopback loses nothing at this rate; retried anyway). */
+async function serverCounters(controlPort: number): Promise<ServerCounters> {
+  const udp = dgram.createSocket('udp4');
+  try {
+    await new Promise<void>((r) => udp.connect(controlPort, '127.0.0.1', r));
+    for (let i = 0; i < CONTROL_TRIES; i++) {
+      const answer = new Promise<Buffer | undefined>((resolve) => {
+        const t = setTimeout(() => resolve(undefined), CONTROL_WAIT_MS);
+        udp.once('message', (m) => {
+          clearTimeout(t);
+          resolve(m);
+        });
+      });
+      udp.send('?');
+      const m = await answer;
+      if (m) return JSON.parse(m.toString()) as ServerCounters;
+    }
+    throw new Error('the server child did not answer on its control socket');
+  } finally {
+    udp.close();
+  }
+}
+
+/**
+ * The client child of the two-process figures: a warm-up with every variant at once (their common code,
+ * most of a handshake, gets all of it), then each variant's windows, with the server's CPU and
+ * connection counters read before and after them: client and server CPU per handshake, side by side.
+ */
 export async function nodeHandshakeClient(
-  variant: HandshakeVariant,
-  port: number,
-  fingerprint: string | undefined,
+  ports: ServerPorts,
+  variants: readonly HandshakeVariant[],
   concurrencies: readonly number[],
-  durationMs: number,
+  durationMs: Partial<Record<HandshakeVariant, number>>,
 ): Promise<Figures> {
   const out: Figures = {};
-  await clientLoops(variant, fingerprint, port, 4, HANDSHAKE_WARMUP_MS); // warm-up (the server's too)
-  for (const c of concurrencies) {
-    const cpuStart = process.cpuUsage();
-    const r = await clientLoops(variant, fingerprint, port, c, durationMs);
-    Object.assign(
-      out,
-      handshakeFigures(`node2p.${variant}.c${c}`, r.latencies, r.elapsedMs, cpuMsSince(cpuStart), r.failures),
-    );
-    if (r.latencies.length === 0) out[`node2p.${variant}.c${c}.error`] = r.firstError;
+  const target = (v: HandshakeVariant) => {
+    const s = ports.servers[v];
+    if (!s) throw new Error(`the server child runs no ${v} server`);
+    return s;
+  };
+  await Promise.all(
+    variants.map((v) => clientLoops(v, target(v).fingerprint, target(v).port, 1, HANDSHAKE_WARMUP_MS)),
+  );
+  for (const v of variants) {
+    const { port, fingerprint } = target(v);
+    const before = await serverCounters(ports.control);
+    for (const c of concurrencies) {
+      const cpuStart = process.cpuUsage();
+      const r = await clientLoops(v, fingerprint, port, c, durationMs[v] ?? 1000);
+      Object.assign(
+        out,
+        handshakeFigures(`node2p.${v}.c${c}`, r.latencies, r.elapsedMs, cpuMsSince(cpuStart), r.failures),
+      );
+      if (r.latencies.length === 0) out[`node2p.${v}.c${c}.error`] = r.firstError;
+    }
+    const after = await serverCounters(ports.control);
+    const connections = (after.connections[v] ?? 0) - (before.connections[v] ?? 0);
+    if (connections > 0) out[`node2p.${v}.server_cpu_ms_per_hs`] = (after.cpuMs - before.cpuMs) / connections;
   }
   return out;
 }

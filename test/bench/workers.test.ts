@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -8,12 +8,16 @@ import { fileURLToPath } from 'node:url';
 
 const WORKER = fileURLToPath(new URL('../../bench/worker.js', import.meta.url));
 
-function runWorker(scenario: string, params: object): Promise<Record<string, unknown>> {
+function runWorker(
+  scenario: string,
+  params: object,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
       ['--expose-gc', WORKER, scenario, JSON.stringify(params)],
-      { timeout: 60_000 },
+      { timeout: 60_000, env },
       (err, stdout, stderr) => {
         if (err) return reject(new Error(`${scenario}: ${err.message}\n${stderr}`));
         const line = stdout.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
@@ -48,6 +52,52 @@ test('the engine-over-dgram floor completes its handshakes beside the Node API',
   assert.ok((r['floor.p256.c1.count'] as number) > 0, JSON.stringify(r));
   assert.equal(r['node.p256.c1.failures'], 0, JSON.stringify(r));
   assert.ok((r['node.p256.c1.count'] as number) > 0, JSON.stringify(r));
+});
+
+test('the two-process handshake pair completes every variant and reads the server CPU of each', async () => {
+  const variants = ['p256', 'x25519', 'psk', 'resume'];
+  const server = spawn(
+    process.execPath,
+    ['--expose-gc', WORKER, 'handshake-server', JSON.stringify({ variants, limitMs: 50_000 })],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  try {
+    const info = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('the server child printed no PORT line')), 30_000);
+      let out = '';
+      server.stdout.setEncoding('utf8');
+      server.stdout.on('data', (chunk: string) => {
+        out += chunk;
+        const m = /^PORT \d+ (.+)$/m.exec(out);
+        if (m) {
+          clearTimeout(t);
+          resolve(m[1]!);
+        }
+      });
+      server.on('exit', () => reject(new Error(`the server child exited early: ${out}`)));
+    });
+    const durationMs = Object.fromEntries(variants.map((v) => [v, 100]));
+    const r = await runWorker(
+      'handshake-client',
+      { info, variants, concurrency: [1], durationMs },
+      { ...process.env, BENCH_WARMUP_MS: '100' },
+    );
+    for (const v of variants) {
+      assert.equal(r[`node2p.${v}.c1.failures`], 0, JSON.stringify(r));
+      assert.ok((r[`node2p.${v}.c1.count`] as number) > 0, JSON.stringify(r));
+      assert.ok((r[`node2p.${v}.server_cpu_ms_per_hs`] as number) > 0, JSON.stringify(r));
+    }
+  } finally {
+    server.stdin.end();
+    await new Promise((resolve) => {
+      if (server.exitCode !== null) return resolve(undefined);
+      const t = setTimeout(() => server.kill('SIGKILL'), 10_000);
+      server.on('exit', () => {
+        clearTimeout(t);
+        resolve(undefined);
+      });
+    });
+  }
 });
 
 test('the record-layer scenario opens every record it sealed', async () => {
