@@ -180,30 +180,23 @@ async function oneWayAgainstLimit(
     seal: { ops: 0, ms: 0 },
     open: { ops: 0, ms: 0 },
   };
+  /** A flow measured for `ms`, its datagrams and time added to `total`. */
+  const flow =
+    (sendOne: () => void, receivedSoFar: () => number, total: { ops: number; ms: number }) =>
+    async (ms: number): Promise<void> => {
+      const r = await measureFlow({ send: sendOne, received: receivedSoFar, durationMs: ms });
+      total.ops += r.received;
+      total.ms += r.elapsedMs;
+    };
+  const sendAead = () => aeadClient.send(aead.seal(payload));
   const steps: Record<keyof typeof totals, (ms: number) => Promise<void>> = {
-    ours: async (ms) => {
-      const r = await measureFlow({ send, received, durationMs: ms });
-      totals.ours.ops += r.received;
-      totals.ours.ms += r.elapsedMs;
-    },
-    dgram: async (ms) => {
-      const r = await measureFlow({
-        send: () => client.send(bare),
-        received: () => bareReceived,
-        durationMs: ms,
-      });
-      totals.dgram.ops += r.received;
-      totals.dgram.ms += r.elapsedMs;
-    },
-    aead: async (ms) => {
-      const r = await measureFlow({
-        send: () => aeadClient.send(aead.seal(payload)),
-        received: () => aeadReceived,
-        durationMs: ms,
-      });
-      totals.aead.ops += r.received;
-      totals.aead.ms += r.elapsedMs;
-    },
+    ours: flow(send, received, totals.ours),
+    dgram: flow(
+      () => client.send(bare),
+      () => bareReceived,
+      totals.dgram,
+    ),
+    aead: flow(sendAead, () => aeadReceived, totals.aead),
     seal: async (ms) => {
       timeSlice(ms, seal, totals.seal);
     },
@@ -216,11 +209,7 @@ async function oneWayAgainstLimit(
     timeSlice(50, seal, { ops: 0, ms: 0 });
     timeSlice(50, open, { ops: 0, ms: 0 });
     // Warm-up of the floor's flow, not counted.
-    await measureFlow({
-      send: () => aeadClient.send(aead.seal(payload)),
-      received: () => aeadReceived,
-      durationMs: 100,
-    });
+    await flow(sendAead, () => aeadReceived, { ops: 0, ms: 0 })(100);
     const order = ['ours', 'aead', 'dgram', 'seal', 'open'] as const;
     for (let round = 0; round < 4; round++) {
       for (const k of round % 2 === 0 ? order : [...order].reverse()) {
