@@ -66,7 +66,10 @@ async function startServer(
   return { server, port, fingerprint: variant === 'psk' ? undefined : cert.fingerprint };
 }
 
-/** Loops run in slices: their counts, times, CPU and failures summed into one set of figures. */
+/**
+ * Loops run in one or more slices: their counts, times, CPU and failures summed into one set of figures,
+ * with the first error's message when none completed (the failures figure counts the rest).
+ */
 class SlicedLoops {
   private readonly runs: LoopResult[] = [];
   private cpuMs = 0;
@@ -83,7 +86,7 @@ class SlicedLoops {
     const failures = this.runs.reduce((a, r) => a + r.failures, 0);
     const out = handshakeFigures(prefix, latencies, elapsed, this.cpuMs, failures);
     const firstError = this.runs.find((r) => r.firstError !== undefined)?.firstError;
-    if (firstError !== undefined) out[`${prefix}.error`] = firstError;
+    if (latencies.length === 0 && firstError !== undefined) out[`${prefix}.error`] = firstError;
     return out;
   }
 }
@@ -119,10 +122,7 @@ export async function nodeHandshakes(
         await ours.run(() => clientLoops(variant, fingerprint, port, c, half));
         Object.assign(out, theFloor.figures(`floor.${variant}.c${c}`));
       }
-      const mine = ours.figures(`node.${variant}.c${c}`);
-      // Ours reports an error only when nothing completed (the failures figure counts the rest).
-      if (mine[`node.${variant}.c${c}.count`] !== 0) delete mine[`node.${variant}.c${c}.error`];
-      Object.assign(out, mine);
+      Object.assign(out, ours.figures(`node.${variant}.c${c}`));
     }
   } finally {
     await bare?.close();
@@ -225,13 +225,9 @@ export async function nodeHandshakeClient(
     const { port, fingerprint } = target(v);
     const before = await serverCounters(ports.control);
     for (const c of concurrencies) {
-      const cpuStart = process.cpuUsage();
-      const r = await clientLoops(v, fingerprint, port, c, durationMs[v] ?? 1000);
-      Object.assign(
-        out,
-        handshakeFigures(`node2p.${v}.c${c}`, r.latencies, r.elapsedMs, cpuMsSince(cpuStart), r.failures),
-      );
-      if (r.latencies.length === 0) out[`node2p.${v}.c${c}.error`] = r.firstError;
+      const window = new SlicedLoops();
+      await window.run(() => clientLoops(v, fingerprint, port, c, durationMs[v] ?? 1000));
+      Object.assign(out, window.figures(`node2p.${v}.c${c}`));
     }
     const after = await serverCounters(ports.control);
     const connections = (after.connections[v] ?? 0) - (before.connections[v] ?? 0);
