@@ -34,6 +34,7 @@ import {
 } from '../wire/handshake-header.js';
 import { type EngineConfig, type ResolvedConfig, resolveConfig, resolveConfigFor } from './config.js';
 import type { ConnectionInfo, DtlsEvent } from './events.js';
+import type { PeerAddress } from './server-endpoint.js';
 
 export type ConnectionState = 'handshaking' | 'connected' | 'closed' | 'failed';
 
@@ -87,8 +88,8 @@ export class DtlsConnection implements HandshakeHost {
     fragmentsDropped: 0,
     retransmissions: 0,
   };
-  /** Set by a server endpoint: the key of the peer this connection serves. */
-  peerKey: string | undefined;
+  /** Set by a server endpoint: the peer this connection serves. */
+  endpointPeer: PeerAddress | undefined;
   /** A slot for whoever drives this connection (the Node adapter keeps its DtlsSocket here). */
   owner: unknown;
   private reassembler: Reassembler;

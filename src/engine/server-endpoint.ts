@@ -11,6 +11,7 @@ import { type EngineConfig, resolveConfig } from './config.js';
 import { DtlsConnection } from './connection.js';
 import { CookieJar } from './cookie.js';
 import type { DtlsEvent } from './events.js';
+import { PeerTable } from './peer-table.js';
 import { SessionCache, type SessionCacheOptions, TicketKeyring, type TicketOptions } from './resumption.js';
 
 /** Where a datagram came from or goes to. The endpoint never interprets it beyond `address`/`port`. */
@@ -103,6 +104,7 @@ export interface EndpointStats {
 /** Highest ClientHello message_seq accepted statelessly: a client answers a bounded number of HVRs. */
 const MAX_HELLO_MESSAGE_SEQ = 8;
 
+/** The peer as a string: what a cookie is bound to, and what a fragmented hello is reassembled under. */
 function peerKey(p: PeerAddress): string {
   return `${p.address}|${p.port}`;
 }
@@ -114,7 +116,7 @@ function peerKey(p: PeerAddress): string {
  * hostile one costs only its own bounded state.
  */
 export class DtlsServerEndpoint {
-  private readonly peers = new Map<string, PeerState>();
+  private readonly peers = new PeerTable<PeerState>();
   private readonly pendingHellos = new Map<string, PendingHello>();
   private readonly outbox: { peer: PeerAddress; data: Buffer | Buffer[] }[] = [];
   private readonly events: EndpointEvent[] = [];
@@ -176,27 +178,26 @@ export class DtlsServerEndpoint {
   }
 
   connectionFor(peer: PeerAddress): DtlsConnection | undefined {
-    return this.peers.get(peerKey(peer))?.connection;
+    return this.peers.get(peer.address, peer.port)?.connection;
   }
 
   // ---- inputs -----------------------------------------------------------------------------------
 
   handleDatagram(data: Uint8Array, peer: PeerAddress, now: number): void {
     if (this.closed) return;
-    const key = peerKey(peer);
-    const st = this.peers.get(key);
+    const st = this.peers.get(peer.address, peer.port);
     if (st) {
       st.lastActivity = now;
       if (st.connection.state === 'connected' && this.looksLikeNewClientHello(data)) {
         // RFC 6347 §4.2.8: a client that lost its state starts over from the same address. Run the
         // cookie exchange; the old association lives on until the new handshake completes.
         if (!st.successor) {
-          const hello = this.statelessHello(data, peer, key, now);
+          const hello = this.statelessHello(data, peer, peerKey(peer), now);
           // A late copy of the ClientHello that started the current association is not a new handshake.
           const stale = hello && st.connection.clientRandom?.equals(decodeClientHello(hello.msg.body).random);
           if (hello && !stale) {
             st.successor = DtlsConnection.server(this.connectionConfig, now, hello.msg, hello.recordSeq);
-            st.successor.peerKey = key;
+            st.successor.endpointPeer = st.peer;
           }
           if (st.successor) this.drain(st, st.successor);
           return;
@@ -207,17 +208,17 @@ export class DtlsServerEndpoint {
       this.afterInput(st);
       return;
     }
-    const hello = this.statelessHello(data, peer, key, now);
+    const hello = this.statelessHello(data, peer, peerKey(peer), now);
     if (!hello) return;
     if (this.peers.size >= this.limits.maxPeers || this.handshakingCount() >= this.limits.maxHandshakes) {
       this.stats.hellosRefusedAtLimit++;
       return;
     }
     const connection = DtlsConnection.server(this.connectionConfig, now, hello.msg, hello.recordSeq);
-    connection.peerKey = key;
+    connection.endpointPeer = peer;
     this.stats.connectionsCreated++;
     const ps: PeerState = { peer, connection, lastActivity: now };
-    this.peers.set(key, ps);
+    this.peers.set(ps);
     this.afterInput(ps);
   }
 
@@ -226,7 +227,7 @@ export class DtlsServerEndpoint {
     for (const [key, p] of this.pendingHellos) {
       if (now - p.firstSeen >= this.limits.pendingHelloTtlMs) this.pendingHellos.delete(key);
     }
-    for (const st of [...this.peers.values()]) {
+    for (const st of this.peers.values()) {
       st.connection.handleTimeout(now);
       st.successor?.handleTimeout(now);
       if (st.connection.state === 'connected' && now - st.lastActivity >= this.limits.idleTimeoutMs) {
@@ -254,17 +255,15 @@ export class DtlsServerEndpoint {
   }
 
   private stateOf(connection: DtlsConnection): PeerState | undefined {
-    for (const key of [connection.peerKey]) {
-      const st = key === undefined ? undefined : this.peers.get(key);
-      if (st && (st.connection === connection || st.successor === connection)) return st;
-    }
-    return undefined;
+    const peer = connection.endpointPeer;
+    const st = peer === undefined ? undefined : this.peers.get(peer.address, peer.port);
+    return st && (st.connection === connection || st.successor === connection) ? st : undefined;
   }
 
   /** Close every session with close_notify and forget every peer. */
   close(now: number): void {
     if (this.closed) return;
-    for (const st of [...this.peers.values()]) {
+    for (const st of this.peers.values()) {
       st.connection.close(now);
       st.successor?.close(now);
       this.drain(st, st.connection);
@@ -492,7 +491,7 @@ export class DtlsServerEndpoint {
   private remove(st: PeerState, reason: 'closed' | 'failed' | 'idle' | 'server-closed'): void {
     this.drain(st, st.connection);
     this.handshaking.delete(st);
-    this.peers.delete(peerKey(st.peer));
+    this.peers.delete(st);
     this.events.push({ type: 'peer-removed', peer: st.peer, connection: st.connection, reason });
   }
 }
