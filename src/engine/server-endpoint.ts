@@ -14,7 +14,11 @@ import type { DtlsEvent } from './events.js';
 import { PeerTable } from './peer-table.js';
 import { SessionCache, type SessionCacheOptions, TicketKeyring, type TicketOptions } from './resumption.js';
 
-/** Where a datagram came from or goes to. The endpoint never interprets it beyond `address`/`port`. */
+/**
+ * Where a datagram came from or goes to. The endpoint never interprets it beyond `address`/`port`. It
+ * keeps the object that came with a new peer's first datagram (its datagrams go out addressed to it,
+ * and the peer table finds the peer by it), so a caller must not change that object afterwards.
+ */
 export interface PeerAddress {
   address: string;
   port: number;
