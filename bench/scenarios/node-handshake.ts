@@ -185,11 +185,16 @@ async function serverCounters(controlPort: number): Promise<ServerCounters> {
     await new Promise<void>((r) => udp.connect(controlPort, '127.0.0.1', r));
     for (let i = 0; i < CONTROL_TRIES; i++) {
       const answer = new Promise<Buffer | undefined>((resolve) => {
-        const t = setTimeout(() => resolve(undefined), CONTROL_WAIT_MS);
-        udp.once('message', (m) => {
+        const onAnswer = (m: Buffer) => {
           clearTimeout(t);
           resolve(m);
-        });
+        };
+        // A try that timed out leaves no listener behind to swallow a later try's answer.
+        const t = setTimeout(() => {
+          udp.off('message', onAnswer);
+          resolve(undefined);
+        }, CONTROL_WAIT_MS);
+        udp.once('message', onAnswer);
       });
       udp.send('?');
       const m = await answer;
